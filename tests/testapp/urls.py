@@ -1,0 +1,7 @@
+from django.urls import path
+
+from tests.testapp import views
+
+urlpatterns = [
+    path("hello/", views.hello),
+]
