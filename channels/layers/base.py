@@ -1,0 +1,318 @@
+"""The contract every channel layer backend shares: names, message values, capacity, errors.
+
+A backend subclasses :class:`BaseChannelLayer` and only says how messages are stored and moved;
+everything that decides whether a name or a message is acceptable lives here, so both backends
+refuse exactly the same input with exactly the same exception.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+import secrets
+import string
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+import msgpack
+
+logger = logging.getLogger("channels.layers")
+
+#: Longest accepted channel or group name (SPEC §1: "at most 100 characters").
+MAX_NAME_LENGTH = 100
+
+#: Default size limit of one serialised message. ASGI requires at least 1 MB to be accepted; the
+#: margin above that covers msgpack framing of a 1 MB body plus its headers.
+DEFAULT_MAX_MESSAGE_SIZE = 2 * 1024 * 1024
+
+#: Default bound on all messages queued for one process prefix (``name!``) together. Per-socket
+#: channels are capped by ``capacity``; this only stops a dead server's backlog growing forever,
+#: so it is large enough that a group send to thousands of sockets on one server never trips it.
+DEFAULT_PROCESS_CAPACITY = 100_000
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+_CHANNEL_RE = re.compile(r"^[a-zA-Z0-9_.\-]+(?:[?!][a-zA-Z0-9_.\-]*)?$")
+_GROUP_RE = re.compile(r"^[a-zA-Z0-9_.\-]+$")
+_SUFFIX_ALPHABET = string.ascii_letters + string.digits
+
+
+class ChannelFull(Exception):
+    """The channel (or its process prefix) holds as many messages as its capacity allows."""
+
+
+class MessageTooLarge(Exception):
+    """The serialised message is larger than the layer's ``max_message_size``."""
+
+
+class LayerUnavailable(ConnectionError):
+    """The layer's storage cannot be reached; the call wrote nothing and may be retried."""
+
+
+# --------------------------------------------------------------------------------------------
+# Names
+# --------------------------------------------------------------------------------------------
+
+
+def _check_name_type(name: Any, kind: str) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name must be a str, not {type(name).__name__}: {name!r}")
+
+
+def validate_channel_name(name: Any, receive: bool = False) -> str:
+    """Check a channel name and return it.
+
+    ``receive=True`` applies the reader's rule: a process-specific channel is read through its
+    process prefix (``"server.abc!"``), never through one full ``prefix!local`` name, because the
+    prefix is what the layer queues on.
+    """
+    _check_name_type(name, "Channel")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"Channel name is {len(name)} characters long, the limit is {MAX_NAME_LENGTH}: "
+            f"{name!r}"
+        )
+    if not _CHANNEL_RE.match(name):
+        raise ValueError(
+            "Channel name may only hold ASCII letters, digits, '-', '_', '.' and at most one "
+            f"'?' or '!' after a non-empty base: {name!r}"
+        )
+    if "?" in name and name.endswith("?"):
+        raise ValueError(
+            f"Single-reader channel name needs a suffix after '?' (use new_channel()): {name!r}"
+        )
+    if receive and "!" in name and not name.endswith("!"):
+        raise ValueError(
+            "Process-specific channels are received through their prefix ending in '!' "
+            f"(e.g. {non_local_name(name)!r}), not through a full name: {name!r}"
+        )
+    return name
+
+
+def validate_channel_names(names: Any, receive: bool = True) -> list[str]:
+    """Check the channel list given to ``receive``: a non-empty list/tuple/set of names."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise TypeError(f"channels must be a list of channel names, not {names!r}")
+    checked = [validate_channel_name(name, receive=receive) for name in names]
+    if not checked:
+        raise ValueError("channels must name at least one channel")
+    return checked
+
+
+def validate_group_name(name: Any) -> str:
+    """Group names follow the channel rules without the ``?``/``!`` type characters."""
+    _check_name_type(name, "Group")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"Group name is {len(name)} characters long, the limit is {MAX_NAME_LENGTH}: {name!r}"
+        )
+    if not _GROUP_RE.match(name):
+        raise ValueError(
+            f"Group name may only hold ASCII letters, digits, '-', '_' and '.': {name!r}"
+        )
+    return name
+
+
+def non_local_name(name: str) -> str:
+    """The part of a process-specific name up to and including ``!`` (the name itself if none)."""
+    if "!" in name:
+        return name[: name.index("!") + 1]
+    return name
+
+
+def is_process_channel(name: str) -> bool:
+    return "!" in name
+
+
+def validate_new_channel_pattern(pattern: Any) -> str:
+    _check_name_type(pattern, "Channel pattern")
+    if not (pattern.endswith("?") or pattern.endswith("!")):
+        raise ValueError(f"new_channel() pattern must end with '?' or '!': {pattern!r}")
+    base = pattern[:-1]
+    if not base or not _GROUP_RE.match(base):
+        raise ValueError(
+            "new_channel() pattern must be a channel base of ASCII letters, digits, '-', '_', '.' "
+            f"followed by '?' or '!': {pattern!r}"
+        )
+    if len(pattern) + 12 > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"new_channel() pattern leaves no room for a 12 character suffix within "
+            f"{MAX_NAME_LENGTH} characters: {pattern!r}"
+        )
+    return pattern
+
+
+def random_suffix(length: int = 12) -> str:
+    return "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(length))
+
+
+# --------------------------------------------------------------------------------------------
+# Messages
+# --------------------------------------------------------------------------------------------
+
+
+def check_message_values(message: Any) -> None:
+    """Raise ``TypeError`` naming the path of the first value ASGI does not allow.
+
+    msgpack would accept more (and reject some with unhelpful errors), so the layer checks the
+    ASGI value set itself: a message must look the same whichever backend carries it.
+    """
+    if not isinstance(message, dict):
+        raise TypeError(f"Message must be a dict, not {type(message).__name__}: {message!r:.200}")
+    _check_value(message, "message")
+
+
+def _check_value(value: Any, path: str) -> None:
+    if value is None or isinstance(value, (bool, str, bytes, float)):
+        return
+    if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise TypeError(f"{path} is an int outside the signed 64-bit range: {value}")
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_value(item, f"{path}[{index}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(
+                    f"{path} has a key of type {type(key).__name__} ({key!r}); keys must be str"
+                )
+            _check_value(item, f"{path}[{key!r}]")
+        return
+    raise TypeError(
+        f"{path} is of type {type(value).__name__}, which a channel message cannot carry "
+        "(allowed: bytes, str, int, float, bool, None, list, tuple, dict with str keys)"
+    )
+
+
+def serialize_message(message: Any, max_size: int) -> bytes:
+    """Check and msgpack a message: the single encoding every backend stores."""
+    check_message_values(message)
+    payload = msgpack.packb(message, use_bin_type=True)
+    if len(payload) > max_size:
+        raise MessageTooLarge(
+            f"Message is {len(payload)} bytes serialised, the limit is {max_size} bytes"
+        )
+    return payload
+
+
+def deserialize_message(payload: bytes) -> dict:
+    return msgpack.unpackb(payload, raw=False, strict_map_key=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Capacity
+# --------------------------------------------------------------------------------------------
+
+
+class _Matcher(Protocol):
+    def match(self, name: str) -> Any: ...
+
+
+def compile_capacities(
+    channel_capacity: Mapping[Any, int] | None,
+) -> list[tuple[_Matcher, int]]:
+    """Turn ``{glob-or-compiled-regex: capacity}`` into ordered matchers (first match wins)."""
+    compiled: list[tuple[_Matcher, int]] = []
+    for pattern, capacity in (channel_capacity or {}).items():
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+            raise ValueError(f"channel_capacity for {pattern!r} must be a positive int: "
+                             f"{capacity!r}")
+        if isinstance(pattern, str):
+            compiled.append((re.compile(fnmatch.translate(pattern)), capacity))
+        elif hasattr(pattern, "match"):
+            compiled.append((pattern, capacity))
+        else:
+            raise TypeError(
+                f"channel_capacity keys must be glob strings or compiled regexes, not {pattern!r}"
+            )
+    return compiled
+
+
+# --------------------------------------------------------------------------------------------
+# The base class
+# --------------------------------------------------------------------------------------------
+
+
+class BaseChannelLayer:
+    """Options, checks and aliases common to every backend.
+
+    Subclasses implement ``send``, ``receive``, ``receive_batch``, ``new_channel``, the group,
+    flush and statistics methods, and the asyncio variants.
+    """
+
+    ChannelFull = ChannelFull
+    MessageTooLarge = MessageTooLarge
+
+    extensions: list[str] = ["groups", "flush", "statistics", "twisted", "asyncio"]
+
+    def __init__(
+        self,
+        expiry: float = 60,
+        group_expiry: float = 86400,
+        capacity: int = 100,
+        channel_capacity: Mapping[Any, int] | None = None,
+        process_capacity: int = DEFAULT_PROCESS_CAPACITY,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        blocking_timeout: float = 1.0,
+    ) -> None:
+        for option, value in (("expiry", expiry), ("group_expiry", group_expiry),
+                              ("blocking_timeout", blocking_timeout)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{option} must be a positive number of seconds: {value!r}")
+        for option, value in (("capacity", capacity), ("process_capacity", process_capacity),
+                              ("max_message_size", max_message_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{option} must be a positive int: {value!r}")
+        self.expiry = expiry
+        self.group_expiry = group_expiry
+        self.capacity = capacity
+        self.channel_capacity = compile_capacities(channel_capacity)
+        self.process_capacity = process_capacity
+        self.max_message_size = max_message_size
+        self.blocking_timeout = blocking_timeout
+
+    # -- capacity ---------------------------------------------------------------------------
+
+    def get_capacity(self, channel: str) -> int:
+        """Capacity of one channel (a full ``prefix!local`` name counts on its own)."""
+        for matcher, capacity in self.channel_capacity:
+            if matcher.match(channel):
+                return capacity
+        return self.capacity
+
+    # -- shared helpers -----------------------------------------------------------------------
+
+    def serialize(self, message: Any) -> bytes:
+        return serialize_message(message, self.max_message_size)
+
+    def receive_many(self, channels: list[str], block: bool = False):
+        """Deprecated Channels 1 name of :meth:`receive` (it always meant a single message)."""
+        warnings.warn("receive_many() is deprecated; use receive()", DeprecationWarning,
+                      stacklevel=2)
+        return self.receive(channels, block=block)
+
+    def receive_twisted(self, channels: list[str]):
+        """A Deferred firing ``(channel, message)`` or ``(None, None)``.
+
+        Under Twisted's asyncio reactor this wraps :meth:`receive_async` so the reactor thread
+        never blocks; under any other reactor it waits in Twisted's thread pool.
+        """
+        from twisted.internet import defer, reactor, threads
+
+        validate_channel_names(channels)
+        if type(reactor).__name__ == "AsyncioSelectorReactor":
+            import asyncio
+
+            return defer.Deferred.fromFuture(
+                asyncio.ensure_future(self.receive_async(channels), loop=reactor._asyncioEventloop)
+            )
+        return threads.deferToThread(self.receive, channels, True)
+
+    def __str__(self) -> str:
+        return f"{type(self).__module__}.{type(self).__qualname__}"

@@ -1,0 +1,846 @@
+"""Redis channel layer: many processes on many machines, sharded over several Redis servers.
+
+Every operation is planned once (which shard, which Lua script, which keys and arguments; see
+``redis_scripts.py`` for the data model) and then run by a synchronous ``redis.Redis`` or, from
+an event loop, by that loop's own ``redis.asyncio`` clients, so both APIs behave identically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import hashlib
+import math
+import random
+import threading
+import time
+import weakref
+import zlib
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import redis.asyncio
+import redis.asyncio.retry
+import redis.asyncio.sentinel
+import redis.sentinel
+from redis.backoff import NoBackoff
+
+from channels.layers import redis_scripts
+from channels.layers.base import (
+    BaseChannelLayer,
+    ChannelFull,
+    LayerUnavailable,
+    deserialize_message,
+    is_process_channel,
+    logger,
+    non_local_name,
+    random_suffix,
+    validate_channel_name,
+    validate_channel_names,
+    validate_group_name,
+    validate_new_channel_pattern,
+)
+
+#: Per-channel statistics counters live this long after the channel's last send.
+CHANNEL_STATISTICS_EXPIRY = 3600
+
+_SCRIPTS = {
+    "push": redis_scripts.PUSH,
+    "group_send": redis_scripts.GROUP_SEND,
+    "group_members": redis_scripts.GROUP_MEMBERS,
+    "pop": redis_scripts.POP,
+    "uncount": redis_scripts.UNCOUNT,
+}
+
+
+class RedisLayerUnavailable(LayerUnavailable, redis.exceptions.ConnectionError):
+    """A Redis shard could not be reached; nothing was written by the failed call."""
+
+
+@dataclass
+class _AsyncState:
+    """The asyncio clients of one event loop (redis.asyncio connections belong to one loop)."""
+
+    clients: list
+    scripts: dict
+    inflight: dict = field(default_factory=dict)
+
+
+def _fernet_keys(keys: Any) -> Any:
+    if keys is None:
+        return None
+    if isinstance(keys, (str, bytes)) or not isinstance(keys, Sequence) or not keys:
+        raise ValueError("symmetric_encryption_keys must be a non-empty list of secrets")
+    from cryptography.fernet import Fernet, MultiFernet
+
+    fernets = []
+    for key in keys:
+        if isinstance(key, str):
+            key = key.encode("utf8")
+        # Any secret works: hash it to the 32 bytes Fernet needs.
+        fernets.append(Fernet(base64.urlsafe_b64encode(hashlib.sha256(key).digest())))
+    return MultiFernet(fernets)
+
+
+class RedisChannelLayer(BaseChannelLayer):
+    """The production layer. Options and data model: ``docs/layers.md``."""
+
+    def __init__(
+        self,
+        expiry: float = 60,
+        hosts: Sequence[Any] | None = None,
+        prefix: str = "asgi:",
+        group_expiry: float = 86400,
+        capacity: int = 100,
+        channel_capacity: Any = None,
+        symmetric_encryption_keys: Sequence[str | bytes] | None = None,
+        stats_prefix: str | None = None,
+        connection_kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(expiry=expiry, group_expiry=group_expiry, capacity=capacity,
+                         channel_capacity=channel_capacity, **options)
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str: {prefix!r}")
+        self.prefix = prefix
+        # Kept for Channels 1 settings; statistics live under ``prefix`` so flush() covers them.
+        self.stats_prefix = stats_prefix
+        self._fernet = _fernet_keys(symmetric_encryption_keys)
+        self.connection_kwargs = self._client_kwargs(connection_kwargs or {})
+        self.hosts = self._parse_hosts(hosts)
+        self._setup_shards()
+        self._lock = threading.Lock()
+        # Entries popped by a blocking pop that finished after its caller had returned: handed
+        # out first on the next receive (they left Redis, so they must not be lost).
+        self._stash: dict[str, deque[bytes]] = {}
+        self._inflight: dict[tuple, concurrent.futures.Future] = {}
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncState] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    # -- configuration --------------------------------------------------------------------------
+
+    def _client_kwargs(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Connection options with explicit timeouts: redis-py's default would kill idle BLPOPs."""
+        kwargs = dict(given)
+        timeout = kwargs.setdefault("socket_timeout", self.blocking_timeout + 5)
+        if timeout is not None and timeout <= self.blocking_timeout:
+            raise ValueError(
+                f"connection_kwargs socket_timeout ({timeout}) must be longer than the blocking "
+                f"receive timeout ({self.blocking_timeout}), or blocking pops would time out"
+            )
+        kwargs.setdefault("socket_connect_timeout", 5)
+        return kwargs
+
+    @staticmethod
+    def _parse_hosts(hosts: Any) -> list[str]:
+        if hosts is None:
+            hosts = [("localhost", 6379)]
+        if isinstance(hosts, (str, bytes)) or not isinstance(hosts, Sequence) or not hosts:
+            raise ValueError(f"hosts must be a non-empty list of URLs or (host, port): {hosts!r}")
+        urls = []
+        for host in hosts:
+            if isinstance(host, str):
+                urls.append(host)
+            elif isinstance(host, (tuple, list)) and len(host) == 2:
+                urls.append(f"redis://{host[0]}:{int(host[1])}/0")
+            else:
+                raise ValueError(f"hosts entry must be a redis:// URL or (host, port): {host!r}")
+        return urls
+
+    def _setup_shards(self) -> None:
+        self.ring_size = len(self.hosts)
+        self._clients = [self._make_sync_client(i) for i in range(self.ring_size)]
+        self._scripts = {name: self._clients[0].register_script(source)
+                         for name, source in _SCRIPTS.items()}
+
+    def _sync_kwargs(self) -> dict[str, Any]:
+        kwargs = dict(self.connection_kwargs)
+        kwargs.setdefault("retry", redis.retry.Retry(NoBackoff(), 0))
+        return kwargs
+
+    def _async_kwargs(self) -> dict[str, Any]:
+        kwargs = dict(self.connection_kwargs)
+        kwargs.setdefault("retry", redis.asyncio.retry.Retry(NoBackoff(), 0))
+        return kwargs
+
+    def _make_sync_client(self, index: int) -> redis.Redis:
+        # No automatic retry: a resent script could queue a message twice (at most once!).
+        return redis.Redis.from_url(self.hosts[index], **self._sync_kwargs())
+
+    def _make_async_client(self, index: int) -> redis.asyncio.Redis:
+        return redis.asyncio.Redis.from_url(self.hosts[index], **self._async_kwargs())
+
+    def _shard_label(self, index: int) -> str:
+        return self.hosts[index]
+
+    # -- names, keys, entries ---------------------------------------------------------------
+
+    def _shard_of(self, name: str) -> int:
+        """Consistent hash: a ``!`` channel by its process prefix, anything else by name."""
+        if self.ring_size == 1:
+            return 0
+        bucket = zlib.crc32(non_local_name(name).encode("ascii")) & 0xFFF
+        return bucket * self.ring_size // 4096
+
+    def _queue_key(self, name: str) -> str:
+        return self.prefix + non_local_name(name)
+
+    def _counts_key(self, name: str) -> str:
+        return self.prefix + "#c:" + non_local_name(name) if is_process_channel(name) else ""
+
+    def _stats_key(self, name: str) -> str:
+        return self.prefix + "#s:" + non_local_name(name)
+
+    def _group_key(self, group: str) -> str:
+        return self.prefix + "#g:" + group
+
+    def _placement_key(self, group: str) -> str:
+        return self.prefix + "#p:" + group
+
+    def _group_add_commands(self, pipe: Any, group: str, channel: str) -> None:
+        ttl = math.ceil(self.group_expiry)
+        placement = f"{self._shard_of(channel)}:{self.get_capacity(channel)}"
+        pipe.zadd(self._group_key(group), {channel: time.time()})
+        pipe.hset(self._placement_key(group), channel, placement)
+        pipe.expire(self._group_key(group), ttl)
+        pipe.expire(self._placement_key(group), ttl)
+
+    def _group_discard_commands(self, pipe: Any, group: str, channel: str) -> None:
+        pipe.zrem(self._group_key(group), channel)
+        pipe.hdel(self._placement_key(group), channel)
+
+    def _members_call(self, group: str) -> tuple[list, list]:
+        return ([self._group_key(group), self._placement_key(group)],
+                [time.time() - self.group_expiry])
+
+    @property
+    def _global_stats_key(self) -> str:
+        return self.prefix + "#s"
+
+    def _encode(self, message: Any) -> bytes:
+        payload = self.serialize(message)
+        if self._fernet is not None:
+            payload = self._fernet.encrypt(payload)
+        return payload
+
+    def _deadline_ms(self, now_ms: int) -> bytes:
+        return b"%014d" % (now_ms + int(self.expiry * 1000))
+
+    @staticmethod
+    def _entry(deadline: bytes, channel: str, payload: bytes) -> bytes:
+        name = channel.encode("ascii")
+        return deadline + bytes((len(name),)) + name + payload
+
+    def _decode_entry(self, entry: bytes) -> tuple[str, dict] | None:
+        """``(channel, message)`` of a live entry; None if it expired or cannot be read."""
+        if int(entry[:14]) <= time.time() * 1000:
+            return None
+        length = entry[14]
+        channel = entry[15:15 + length].decode("ascii")
+        payload = entry[15 + length:]
+        try:
+            if self._fernet is not None:
+                payload = self._fernet.decrypt(payload)
+            return channel, deserialize_message(payload)
+        except Exception:  # wrong key, tampering, or another writer's format: never deliver
+            logger.warning("dropping an unreadable message on %s", channel, exc_info=True)
+            return None
+
+    def _ttl(self) -> int:
+        return math.ceil(self.expiry) + 1
+
+    # -- plans: what to run where (shared by the sync and async paths) -------------------------
+
+    def _push_plan(self, messages: list[tuple[str, bytes]], now_ms: int) -> tuple[list, list]:
+        keys: list[str] = [self._global_stats_key]
+        args: list[Any] = [now_ms, self._ttl(), self.process_capacity, CHANNEL_STATISTICS_EXPIRY]
+        for channel, entry in messages:
+            keys += [self._queue_key(channel), self._counts_key(channel), self._stats_key(channel)]
+            args += [channel, self.get_capacity(channel), entry]
+        return keys, args
+
+    def _send_plan(self, channel: str, message: dict) -> tuple[int, list, list]:
+        validate_channel_name(channel)
+        payload = self._encode(message)
+        now_ms = int(time.time() * 1000)
+        entry = self._entry(self._deadline_ms(now_ms), channel, payload)
+        keys, args = self._push_plan([(channel, entry)], now_ms)
+        return self._shard_of(channel), keys, args
+
+    def _pop_plan(self, queues: list[str], limit: int) -> tuple[list, list]:
+        order = list(queues)
+        random.shuffle(order)  # fairness: a busy channel must not starve a quiet one
+        keys = [self._queue_key(q) for q in order]
+        args = [limit, int(time.time() * 1000), *(self._counts_key(q) for q in order)]
+        return keys, args
+
+    def _by_shard(self, queues: list[str]) -> dict[int, list[str]]:
+        shards: dict[int, list[str]] = {}
+        for queue in dict.fromkeys(queues):
+            shards.setdefault(self._shard_of(queue), []).append(queue)
+        return shards
+
+    def _decode_all(self, entries: list[bytes]) -> list[tuple[str, dict]]:
+        decoded = (self._decode_entry(entry) for entry in entries)
+        return [item for item in decoded if item is not None]
+
+    def _group_send_plan(self, group: str, message: dict) -> tuple[bytes, bytes, int]:
+        validate_group_name(group)
+        payload = self._encode(message)
+        now_ms = int(time.time() * 1000)
+        return payload, self._deadline_ms(now_ms), now_ms
+
+    def _group_send_call(self, group: str, shard: int, payload: bytes, deadline: bytes,
+                         now_ms: int) -> tuple[list, list]:
+        keys = [self._group_key(group), self._placement_key(group), self._global_stats_key]
+        args = [now_ms, self._ttl(), self.process_capacity, CHANNEL_STATISTICS_EXPIRY,
+                self.prefix, shard, deadline, payload, time.time() - self.group_expiry,
+                self.capacity]
+        return keys, args
+
+    def _remote_plans(self, reply: list, payload: bytes, deadline: bytes,
+                      now_ms: int) -> dict[int, tuple[list, list]]:
+        """Push calls for the members the group's shard did not hold, one per shard."""
+        per_shard: dict[int, list[tuple[str, int, bytes]]] = {}
+        for index in range(1, len(reply), 2):
+            channel = reply[index].decode("ascii")
+            per_shard.setdefault(self._shard_of(channel), []).append(
+                (channel, int(reply[index + 1]), self._entry(deadline, channel, payload)))
+        plans = {}
+        for shard, items in per_shard.items():
+            keys, args = self._push_plan([], now_ms)
+            for channel, capacity, entry in items:
+                keys += [self._queue_key(channel), self._counts_key(channel),
+                         self._stats_key(channel)]
+                args += [channel, capacity, entry]
+            plans[shard] = (keys, args)
+        return plans
+
+    # -- stash of entries popped for a caller that had already returned ------------------------
+
+    def _stash_entry(self, entry: bytes) -> None:
+        queue = non_local_name(entry[15:15 + entry[14]].decode("ascii"))
+        with self._lock:
+            self._stash.setdefault(queue, deque()).append(entry)
+
+    def _take_stash(self, queues: list[str], limit: int) -> list[tuple[str, dict]]:
+        if not self._stash:
+            return []
+        taken: list[bytes] = []
+        with self._lock:
+            for queue in queues:
+                pending = self._stash.get(queue)
+                while pending and len(taken) < limit:
+                    taken.append(pending.popleft())
+                if pending is not None and not pending:
+                    del self._stash[queue]
+        return self._decode_all(taken)
+
+    # -- error translation ------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, shard: int) -> Iterator[None]:
+        try:
+            yield
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            if isinstance(exc, RedisLayerUnavailable):
+                raise
+            raise RedisLayerUnavailable(
+                f"Redis shard {self._shard_label(shard)} is unavailable: {exc}"
+            ) from exc
+
+    # -- synchronous API ------------------------------------------------------------------
+
+    def send(self, channel: str, message: dict) -> None:
+        shard, keys, args = self._send_plan(channel, message)
+        with self._guard(shard):
+            queued = self._scripts["push"](keys, args, client=self._clients[shard])
+        if not queued:
+            raise ChannelFull(channel)
+
+    def receive(self, channels: list[str], block: bool = False) -> tuple:
+        batch = self.receive_batch(channels, 1, block=block)
+        return batch[0] if batch else (None, None)
+
+    def receive_batch(self, channels: list[str], limit: int,
+                      block: bool = False) -> list[tuple[str, dict]]:
+        queues = validate_channel_names(channels)
+        _check_limit(limit)
+        deadline = time.monotonic() + self.blocking_timeout
+        by_shard = self._by_shard(queues)
+        while True:
+            received = self._take_stash(queues, limit)
+            if received:
+                return received
+            received = self._pop_sync(by_shard, limit)
+            remaining = deadline - time.monotonic()
+            if received or not block or remaining <= 0:
+                return received
+            if len(by_shard) == 1:
+                [(shard, shard_queues)] = by_shard.items()
+                entry = self._blpop_sync(shard, shard_queues, remaining)
+                if entry is not None:
+                    received = self._decode_all([entry])
+                    if received and limit > 1:
+                        received += self._pop_sync(by_shard, limit - 1)
+                    if received:
+                        return received
+            else:
+                self._wait_any_shard_sync(by_shard, remaining)
+
+    def _pop_sync(self, by_shard: dict[int, list[str]], limit: int) -> list[tuple[str, dict]]:
+        received: list[tuple[str, dict]] = []
+        shards = list(by_shard)
+        random.shuffle(shards)
+        for shard in shards:
+            keys, args = self._pop_plan(by_shard[shard], limit - len(received))
+            with self._guard(shard):
+                entries = self._scripts["pop"](keys, args, client=self._clients[shard])
+            received += self._decode_all(entries)
+            if len(received) >= limit:
+                break
+        return received
+
+    def _blpop_sync(self, shard: int, queues: list[str], timeout: float) -> bytes | None:
+        keys = [self._queue_key(q) for q in queues]
+        random.shuffle(keys)
+        with self._guard(shard):
+            popped = self._clients[shard].blpop(keys, timeout=max(timeout, 0.01))
+            if popped is None:
+                return None
+            entry = popped[1]
+            self._uncount_sync(shard, entry)
+        return entry
+
+    def _uncount_sync(self, shard: int, entry: bytes) -> None:
+        channel = entry[15:15 + entry[14]].decode("ascii")
+        if is_process_channel(channel):
+            self._scripts["uncount"]([self._counts_key(channel)], [channel],
+                                     client=self._clients[shard])
+
+    def _wait_any_shard_sync(self, by_shard: dict[int, list[str]], remaining: float) -> None:
+        """Block on every shard at once (channels_redis#50: no shard may stall another).
+
+        Each shard gets one blocking pop in a worker thread; the first entry wakes the caller,
+        and entries the other pops bring in later are stashed for the next receive.
+        """
+        futures = []
+        with self._lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=4 * self.ring_size, thread_name_prefix="channels-redis-blpop")
+            for shard, queues in by_shard.items():
+                key = (shard, tuple(sorted(queues)))
+                future = self._inflight.get(key)
+                if future is None:
+                    future = self._executor.submit(self._blpop_into_stash, key, shard, queues)
+                    self._inflight[key] = future
+                futures.append(future)
+        done, _ = concurrent.futures.wait(futures, timeout=remaining,
+                                          return_when=concurrent.futures.FIRST_COMPLETED)
+        for future in done:
+            future.result()  # re-raise RedisLayerUnavailable to the caller
+
+    def _blpop_into_stash(self, key: tuple, shard: int, queues: list[str]) -> None:
+        try:
+            entry = self._blpop_sync(shard, queues, self.blocking_timeout)
+            if entry is not None:
+                self._stash_entry(entry)
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+
+    def new_channel(self, pattern: str) -> str:
+        validate_new_channel_pattern(pattern)
+        while True:
+            name = pattern + random_suffix()
+            shard = self._shard_of(name)
+            with self._guard(shard):
+                if not self._channel_exists_sync(shard, name):
+                    return name
+
+    def _channel_exists_sync(self, shard: int, name: str) -> bool:
+        client = self._clients[shard]
+        if is_process_channel(name):
+            return bool(client.hexists(self._counts_key(name), name))
+        return bool(client.exists(self._queue_key(name)))
+
+    def group_add(self, group: str, channel: str) -> None:
+        validate_group_name(group)
+        validate_channel_name(channel)
+        shard = self._shard_of(group)
+        with self._guard(shard):
+            pipe = self._clients[shard].pipeline(transaction=False)
+            self._group_add_commands(pipe, group, channel)
+            pipe.execute()
+
+    def group_discard(self, group: str, channel: str) -> None:
+        validate_group_name(group)
+        validate_channel_name(channel)
+        shard = self._shard_of(group)
+        with self._guard(shard):
+            pipe = self._clients[shard].pipeline(transaction=False)
+            self._group_discard_commands(pipe, group, channel)
+            pipe.execute()
+
+    def group_channels(self, group: str) -> list[str]:
+        validate_group_name(group)
+        shard = self._shard_of(group)
+        with self._guard(shard):
+            members = self._scripts["group_members"](*self._members_call(group),
+                                                     client=self._clients[shard])
+        return [member.decode("ascii") for member in members]
+
+    def send_group(self, group: str, message: dict) -> None:
+        """One script call on the group's shard, plus one per other shard holding members."""
+        payload, deadline, now_ms = self._group_send_plan(group, message)
+        shard = self._shard_of(group)
+        with self._guard(shard):
+            reply = self._scripts["group_send"](
+                *self._group_send_call(group, shard, payload, deadline, now_ms),
+                client=self._clients[shard])
+        for other, (keys, args) in self._remote_plans(reply, payload, deadline, now_ms).items():
+            with self._guard(other):
+                self._scripts["push"](keys, args, client=self._clients[other])
+
+    def flush(self) -> None:
+        """Delete this prefix's keys on every shard (SCAN, never KEYS or FLUSHDB)."""
+        pattern = _glob_escape(self.prefix) + "*"
+        for shard, client in enumerate(self._clients):
+            with self._guard(shard):
+                batch = []
+                for key in client.scan_iter(match=pattern, count=1000):
+                    batch.append(key)
+                    if len(batch) >= 1000:
+                        client.unlink(*batch)
+                        batch = []
+                if batch:
+                    client.unlink(*batch)
+        with self._lock:
+            self._stash.clear()
+
+    def global_statistics(self) -> dict[str, Any]:
+        totals = {"messages_count": 0, "channel_full_count": 0}
+        for shard, client in enumerate(self._clients):
+            with self._guard(shard):
+                counters = client.hgetall(self._global_stats_key)
+            for name in totals:
+                totals[name] += int(counters.get(name.encode(), 0))
+        return totals
+
+    def channel_statistics(self, channel: str) -> dict[str, Any]:
+        validate_channel_name(channel)
+        shard = self._shard_of(channel)
+        with self._guard(shard):
+            pipe = self._clients[shard].pipeline(transaction=False)
+            pipe.hgetall(self._stats_key(channel))
+            if is_process_channel(channel) and not channel.endswith("!"):
+                pipe.hget(self._counts_key(channel), channel)
+            else:
+                pipe.llen(self._queue_key(channel))
+            pipe.lindex(self._queue_key(channel), 0)
+            counters, pending, head = pipe.execute()
+        return self._statistics(counters, pending, head)
+
+    def _statistics(self, counters: dict, pending: Any, head: bytes | None) -> dict[str, Any]:
+        max_age = 0.0
+        if head is not None:
+            sent_ms = int(head[:14]) - int(self.expiry * 1000)
+            max_age = max(0.0, time.time() - sent_ms / 1000)
+        return {
+            "messages_count": int(counters.get(b"messages_count", 0)),
+            "channel_full_count": int(counters.get(b"channel_full_count", 0)),
+            "messages_pending": int(pending or 0),
+            "messages_max_age": max_age,
+        }
+
+    def close(self) -> None:
+        """Hand stashed entries back to Redis and release the synchronous connections."""
+        with self._lock:
+            stash, self._stash = self._stash, {}
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        for entries in stash.values():
+            for entry in reversed(entries):
+                channel = entry[15:15 + entry[14]].decode("ascii")
+                shard = self._shard_of(channel)
+                try:
+                    pipe = self._clients[shard].pipeline(transaction=False)
+                    pipe.lpush(self._queue_key(channel), entry)
+                    if is_process_channel(channel):
+                        pipe.hincrby(self._counts_key(channel), channel, 1)
+                    pipe.execute()
+                except redis.exceptions.RedisError:
+                    logger.warning("could not return a received message on %s to Redis", channel)
+        for client in self._clients:
+            client.close()
+
+    # -- asyncio API --------------------------------------------------------------------------
+
+    def _loop_state(self) -> _AsyncState:
+        loop = asyncio.get_running_loop()
+        state = self._async.get(loop)
+        if state is None:
+            clients = [self._make_async_client(i) for i in range(self.ring_size)]
+            scripts = {name: clients[0].register_script(source)
+                       for name, source in _SCRIPTS.items()}
+            state = self._async[loop] = _AsyncState(clients, scripts)
+        return state
+
+    async def send_async(self, channel: str, message: dict) -> None:
+        shard, keys, args = self._send_plan(channel, message)
+        state = self._loop_state()
+        with self._guard(shard):
+            queued = await state.scripts["push"](keys, args, client=state.clients[shard])
+        if not queued:
+            raise ChannelFull(channel)
+
+    async def receive_async(self, channels: list[str]) -> tuple:
+        batch = await self.receive_batch_async(channels, 1)
+        return batch[0] if batch else (None, None)
+
+    async def receive_batch_async(self, channels: list[str],
+                                  limit: int) -> list[tuple[str, dict]]:
+        queues = validate_channel_names(channels)
+        _check_limit(limit)
+        state = self._loop_state()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.blocking_timeout
+        by_shard = self._by_shard(queues)
+        while True:
+            received = self._take_stash(queues, limit)
+            if received:
+                return received
+            received = await self._pop_async(state, by_shard, limit)
+            remaining = deadline - loop.time()
+            if received or remaining <= 0:
+                return received
+            if len(by_shard) == 1:
+                [(shard, shard_queues)] = by_shard.items()
+                entry = await self._blpop_async(state, shard, shard_queues, remaining)
+                if entry is not None:
+                    received = self._decode_all([entry])
+                    if received and limit > 1:
+                        received += await self._pop_async(state, by_shard, limit - 1)
+                    if received:
+                        return received
+            else:
+                await self._wait_any_shard_async(state, by_shard, remaining)
+
+    async def _pop_async(self, state: _AsyncState, by_shard: dict[int, list[str]],
+                         limit: int) -> list[tuple[str, dict]]:
+        received: list[tuple[str, dict]] = []
+        shards = list(by_shard)
+        random.shuffle(shards)
+        for shard in shards:
+            keys, args = self._pop_plan(by_shard[shard], limit - len(received))
+            with self._guard(shard):
+                entries = await state.scripts["pop"](keys, args, client=state.clients[shard])
+            received += self._decode_all(entries)
+            if len(received) >= limit:
+                break
+        return received
+
+    async def _blpop_async(self, state: _AsyncState, shard: int, queues: list[str],
+                           timeout: float) -> bytes | None:
+        keys = [self._queue_key(q) for q in queues]
+        random.shuffle(keys)
+        with self._guard(shard):
+            popped = await state.clients[shard].blpop(keys, timeout=max(timeout, 0.01))
+            if popped is None:
+                return None
+            entry = popped[1]
+            channel = entry[15:15 + entry[14]].decode("ascii")
+            if is_process_channel(channel):
+                await state.scripts["uncount"]([self._counts_key(channel)], [channel],
+                                               client=state.clients[shard])
+        return entry
+
+    async def _wait_any_shard_async(self, state: _AsyncState, by_shard: dict[int, list[str]],
+                                    remaining: float) -> None:
+        tasks = []
+        for shard, queues in by_shard.items():
+            key = (shard, tuple(sorted(queues)))
+            task = state.inflight.get(key)
+            if task is None:
+                task = asyncio.ensure_future(self._blpop_async_into_stash(state, key, shard,
+                                                                          queues))
+                state.inflight[key] = task
+            tasks.append(task)
+        done, _ = await asyncio.wait(tasks, timeout=remaining,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+
+    async def _blpop_async_into_stash(self, state: _AsyncState, key: tuple, shard: int,
+                                      queues: list[str]) -> None:
+        try:
+            entry = await self._blpop_async(state, shard, queues, self.blocking_timeout)
+            if entry is not None:
+                self._stash_entry(entry)
+        finally:
+            state.inflight.pop(key, None)
+
+    async def new_channel_async(self, pattern: str) -> str:
+        validate_new_channel_pattern(pattern)
+        state = self._loop_state()
+        while True:
+            name = pattern + random_suffix()
+            shard = self._shard_of(name)
+            client = state.clients[shard]
+            with self._guard(shard):
+                if is_process_channel(name):
+                    exists = await client.hexists(self._counts_key(name), name)
+                else:
+                    exists = await client.exists(self._queue_key(name))
+            if not exists:
+                return name
+
+    async def group_add_async(self, group: str, channel: str) -> None:
+        validate_group_name(group)
+        validate_channel_name(channel)
+        shard = self._shard_of(group)
+        state = self._loop_state()
+        with self._guard(shard):
+            pipe = state.clients[shard].pipeline(transaction=False)
+            self._group_add_commands(pipe, group, channel)
+            await pipe.execute()
+
+    async def group_discard_async(self, group: str, channel: str) -> None:
+        validate_group_name(group)
+        validate_channel_name(channel)
+        shard = self._shard_of(group)
+        state = self._loop_state()
+        with self._guard(shard):
+            pipe = state.clients[shard].pipeline(transaction=False)
+            self._group_discard_commands(pipe, group, channel)
+            await pipe.execute()
+
+    async def group_channels_async(self, group: str) -> list[str]:
+        validate_group_name(group)
+        shard = self._shard_of(group)
+        state = self._loop_state()
+        with self._guard(shard):
+            members = await state.scripts["group_members"](*self._members_call(group),
+                                                           client=state.clients[shard])
+        return [member.decode("ascii") for member in members]
+
+    async def send_group_async(self, group: str, message: dict) -> None:
+        payload, deadline, now_ms = self._group_send_plan(group, message)
+        shard = self._shard_of(group)
+        state = self._loop_state()
+        with self._guard(shard):
+            reply = await state.scripts["group_send"](
+                *self._group_send_call(group, shard, payload, deadline, now_ms),
+                client=state.clients[shard])
+
+        async def push(other: int, keys: list, args: list) -> None:
+            with self._guard(other):
+                await state.scripts["push"](keys, args, client=state.clients[other])
+
+        plans = self._remote_plans(reply, payload, deadline, now_ms)
+        await asyncio.gather(*(push(other, keys, args)
+                               for other, (keys, args) in plans.items()))
+
+    async def close_async(self) -> None:
+        """Release the connections this event loop opened (call from that loop)."""
+        state = self._async.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            for task in list(state.inflight.values()):
+                task.cancel()
+            for client in state.clients:
+                await client.aclose()
+
+
+class RedisSentinelChannelLayer(RedisChannelLayer):
+    """The Redis layer over Sentinel-managed masters: each service name is one shard."""
+
+    def __init__(
+        self,
+        expiry: float = 60,
+        hosts: Sequence[Any] | None = None,
+        prefix: str = "asgi:",
+        group_expiry: float = 86400,
+        capacity: int = 100,
+        channel_capacity: Any = None,
+        symmetric_encryption_keys: Sequence[str | bytes] | None = None,
+        stats_prefix: str | None = None,
+        connection_kwargs: dict[str, Any] | None = None,
+        services: Sequence[str] | None = None,
+        sentinel_refresh_interval: float = 0,
+        sentinels: Sequence[Any] | None = None,
+        service_names: Sequence[str] | None = None,
+        sentinel_kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        hosts = sentinels if sentinels is not None else hosts
+        if hosts is None:
+            hosts = [("localhost", 26379)]
+        if isinstance(hosts, (str, bytes)) or not all(
+                isinstance(h, (tuple, list)) and len(h) == 2 for h in hosts):
+            raise ValueError(f"Sentinel hosts must be a list of (host, port) pairs: {hosts!r}")
+        self.sentinels = [(str(h), int(p)) for h, p in hosts]
+        services = service_names if service_names is not None else services
+        if services is not None and (isinstance(services, (str, bytes)) or not all(
+                isinstance(s, str) for s in services)):
+            raise ValueError(f"services must be a list of master names: {services!r}")
+        self.services = list(services or [])
+        self.sentinel_refresh_interval = sentinel_refresh_interval
+        self.sentinel_kwargs = dict(sentinel_kwargs or {})
+        super().__init__(expiry=expiry, hosts=[f"sentinel://{h}:{p}" for h, p in self.sentinels],
+                         prefix=prefix, group_expiry=group_expiry, capacity=capacity,
+                         channel_capacity=channel_capacity,
+                         symmetric_encryption_keys=symmetric_encryption_keys,
+                         stats_prefix=stats_prefix, connection_kwargs=connection_kwargs,
+                         **options)
+
+    def _setup_shards(self) -> None:
+        # redis-py's Sentinel clients follow failovers themselves (they re-ask the sentinels
+        # on a connection error), which replaces asgi_redis's periodic refresh.
+        self._sentinel = redis.sentinel.Sentinel(
+            self.sentinels, sentinel_kwargs=self.sentinel_kwargs or None,
+            **self._sync_kwargs())
+        if not self.services:
+            try:
+                masters = self._sentinel.sentinels[0].sentinel_masters()
+            except redis.exceptions.RedisError as exc:
+                raise RedisLayerUnavailable(f"No sentinel answered: {exc}") from exc
+            self.services = sorted(masters)
+        if not self.services:
+            raise ValueError("Sentinel reports no masters and no services were given")
+        self.hosts = [f"sentinel:{name}" for name in self.services]
+        super()._setup_shards()
+
+    def _make_sync_client(self, index: int) -> redis.Redis:
+        return self._sentinel.master_for(self.services[index])
+
+    def _make_async_client(self, index: int) -> redis.asyncio.Redis:
+        sentinel = redis.asyncio.sentinel.Sentinel(
+            self.sentinels, sentinel_kwargs=self.sentinel_kwargs or None,
+            **self._async_kwargs())
+        return sentinel.master_for(self.services[index])
+
+
+class RedisLocalChannelLayer(RedisChannelLayer):
+    """Channels 1 name kept for settings: here every channel, local or not, lives in Redis.
+
+    asgi_redis routed normal channels through a machine-local IPC layer; one Redis round trip
+    per send makes that detour unnecessary, and it required a worker on every machine.
+    """
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+
+
+def _check_limit(limit: Any) -> None:
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValueError(f"limit must be a positive int: {limit!r}")

@@ -1,0 +1,150 @@
+"""The message a consumer receives, and the per-thread buffer of sends made while it runs."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections.abc import ItemsView, Iterator, KeysView, ValuesView
+from typing import TYPE_CHECKING, Any, Protocol
+
+from channels.signals import consumer_finished, consumer_started
+
+if TYPE_CHECKING:
+    from channels.channel import Channel
+
+logger = logging.getLogger("channels.message")
+
+
+class Message:
+    """One received message: its content plus the channel (and layer) it came from.
+
+    Decorators hang state on it (``channel_session``, ``http_session``, ``user``), which is why it
+    is a plain object and not a dict subclass.
+    """
+
+    def __init__(self, content: dict[str, Any], channel_name: str, channel_layer: Any) -> None:
+        from channels.channel import Channel
+
+        self.content = content
+        self.channel_layer = channel_layer
+        self.channel = Channel(channel_name, channel_layer=channel_layer)
+        reply_channel = content.get("reply_channel")
+        self.reply_channel: Channel | None = (
+            Channel(reply_channel, channel_layer=channel_layer) if reply_channel else None
+        )
+
+    def __getitem__(self, key: str) -> Any:
+        return self.content[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.content[key] = value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.content
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.content)
+
+    def keys(self) -> KeysView[str]:
+        return self.content.keys()
+
+    def values(self) -> ValuesView[Any]:
+        return self.content.values()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self.content.items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.content.get(key, default)
+
+    def copy(self) -> Message:
+        """A copy whose content can be changed without touching this message (``include``)."""
+        return self.__class__(copy.deepcopy(self.content), self.channel.name, self.channel_layer)
+
+    def __repr__(self) -> str:
+        return f"<Message on {self.channel.name!r} keys={sorted(self.content)}>"
+
+
+class _Sender(Protocol):
+    def send(self, content: dict[str, Any], immediately: bool = False) -> None: ...
+
+
+class PendingSendLimitExceeded(RuntimeError):
+    """A consumer queued more sends than ``PendingMessageStore.max_pending`` in one run."""
+
+
+class PendingMessageStore:
+    """Holds the sends a consumer makes until it returns, one buffer per thread.
+
+    Releasing them only after the consumer succeeded means a consumer that fails half-way sends
+    nothing, and replies cannot overtake state the consumer saves at its end (sessions).
+    """
+
+    # Retrying ChannelFull on flush: the receiver is usually a socket that drains quickly.
+    retry_time = 2.0
+    retry_interval = 0.05
+    # A consumer in a loop must not grow worker memory without bound; past this it fails.
+    max_pending = 10_000
+
+    def __init__(self) -> None:
+        self.threadlocal = threading.local()
+
+    def prepare(self, **kwargs: Any) -> None:
+        self.threadlocal.messages = []
+
+    @property
+    def active(self) -> bool:
+        return getattr(self.threadlocal, "messages", None) is not None
+
+    def append(self, sender: _Sender, message: dict[str, Any]) -> None:
+        messages = self.threadlocal.messages
+        if len(messages) >= self.max_pending:
+            raise PendingSendLimitExceeded(
+                f"a consumer queued more than {self.max_pending} sends; send with "
+                "immediately=True or raise PendingMessageStore.max_pending"
+            )
+        messages.append((sender, message))
+
+    def discard(self) -> int:
+        """Drop this thread's buffered sends (the consumer failed); returns how many."""
+        messages = getattr(self.threadlocal, "messages", None) or []
+        self.threadlocal.messages = None
+        return len(messages)
+
+    def send_and_flush(self, **kwargs: Any) -> None:
+        """Send everything buffered in this thread, then stop buffering.
+
+        Never raises: a flush runs from a ``consumer_finished`` receiver inside the worker loop,
+        and the original's RuntimeError here ended that loop. A send that still fails after the
+        retry window is logged with its channel and dropped; the others still go out.
+        """
+        messages = getattr(self.threadlocal, "messages", None) or []
+        self.threadlocal.messages = None
+        for sender, message in messages:
+            try:
+                self._send_with_retry(sender, message)
+            except Exception:
+                logger.exception("could not send a buffered message to %s; dropped it", sender)
+
+    def _send_with_retry(self, sender: _Sender, message: dict[str, Any]) -> None:
+        deadline = time.monotonic() + self.retry_time
+        layer = sender.channel_layer  # type: ignore[attr-defined]
+        while True:
+            try:
+                sender.send(message, immediately=True)
+                return
+            except layer.ChannelFull:
+                if time.monotonic() >= deadline:
+                    raise
+                # No event tells us the receiver drained; a short pause is the only option.
+                time.sleep(self.retry_interval)
+
+
+pending_message_store = PendingMessageStore()
+
+consumer_started.connect(pending_message_store.prepare, dispatch_uid="channels.pending.prepare")
+consumer_finished.connect(
+    pending_message_store.send_and_flush, dispatch_uid="channels.pending.flush"
+)

@@ -1,0 +1,1 @@
+"""Checks that protect consumers from requests they should not serve."""

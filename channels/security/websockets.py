@@ -1,0 +1,99 @@
+"""Refuse cross-site WebSocket connections.
+
+Browsers do not apply the same-origin policy to WebSockets: any page can open a socket to any
+host, and the browser sends its cookies along. A connect consumer that authenticates by session
+cookie must therefore check the ``Origin`` header itself, or another site can act as the user.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+
+from channels.exceptions import DenyConnection
+from channels.message import Message
+from channels.sessions import header_values
+
+
+class BaseOriginValidator:
+    """Wraps a ``websocket.connect`` consumer (function or method) and refuses the connection
+    (``DenyConnection``, so the handshake ends in 403) unless ``validate_origin`` says yes."""
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+        functools.update_wrapper(self, func)
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        # Decorating a method: bind like a function would, so ``self`` reaches the consumer.
+        if instance is None:
+            return self
+        return functools.partial(self.__call__, instance)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        message = next((arg for arg in args[:2] if isinstance(arg, Message)), None)
+        if message is None:
+            raise ValueError(
+                f"{type(self).__name__} called without a Message as first or second argument"
+            )
+        origin = self.get_origin(message)
+        if not self.validate_origin(message, origin):
+            raise DenyConnection(f"origin {origin!r} is not allowed")
+        return self.func(*args, **kwargs)
+
+    @staticmethod
+    def get_header(message: Message, name: str | bytes) -> bytes | None:
+        """The first value of a header in an ASGI message (names compared case-insensitively)."""
+        if isinstance(name, str):
+            name = name.encode("ascii")
+        values = header_values(message.get("headers"), name.lower())
+        return values[0].encode("latin-1") if values else None
+
+    def get_origin(self, message: Message) -> str:
+        """The Origin header as text; refuses connections without a usable one.
+
+        Browsers always send Origin on WebSocket handshakes, so its absence means a non-browser
+        client, or a proxy stripping it; neither can be checked, so neither is let in.
+        """
+        origin = self.get_header(message, b"origin")
+        if not origin:
+            raise DenyConnection("WebSocket handshake without an Origin header")
+        try:
+            return origin.decode("ascii")
+        except UnicodeDecodeError:
+            raise DenyConnection("Origin header is not ASCII") from None
+
+    def validate_origin(self, message: Message, origin: str) -> bool:
+        raise NotImplementedError("origin validators must implement validate_origin()")
+
+
+class AllowedHostsOnlyOriginValidator(BaseOriginValidator):
+    """Lets in pages served from a host in ``ALLOWED_HOSTS`` (same wildcards as Django,
+    any port)."""
+
+    def validate_origin(self, message: Message, origin: str) -> bool:
+        allowed_hosts = list(settings.ALLOWED_HOSTS)
+        if settings.DEBUG and not allowed_hosts:
+            # Django's own default for development servers.
+            allowed_hosts = [".localhost", "127.0.0.1", "[::1]"]
+        host = origin_host(origin)
+        return bool(host) and validate_host(host, allowed_hosts)
+
+
+def origin_host(origin: str) -> str | None:
+    """The host part of an Origin (``https://Example.com:8443`` → ``example.com``), or None
+    for the opaque ``null`` origin and anything that is not a scheme://host URL."""
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.netloc or "@" in parts.netloc:
+        return None
+    domain, _port = split_domain_port(parts.netloc.lower())
+    return domain or None
+
+
+allowed_hosts_only = AllowedHostsOnlyOriginValidator

@@ -1,0 +1,499 @@
+"""HTTP/1.1: Twisted parses the wire, we turn each request into ``http.request`` and write the
+``http.response!`` replies back.
+
+Limits with a defined answer, checked before anything reaches the layer: request line longer
+than the header limit → 414, headers too large or too many → 431, body over the maximum → 413,
+a client that does not finish its request within ``request_timeout`` → 408, a path that is not
+ASCII or not percent-encoded UTF-8 → 400 (Twisted answers 400 to malformed request lines and
+headers itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_to_bytes
+
+from twisted.internet.interfaces import ISSLTransport
+from twisted.web import http
+
+from channels.server.proxy import forwarded_client
+from channels.server.server import (
+    BODY_CHUNK_SIZE,
+    is_channel_full,
+    is_message_too_large,
+    random_name,
+)
+
+if TYPE_CHECKING:
+    from channels.server.server import Server
+
+logger = logging.getLogger("channels.server.http")
+
+#: How long a refused client may keep sending (we discard it) before the socket is dropped.
+#: Closing at once with unread data makes the kernel send RST, and the client may then never
+#: read the error response we wrote.
+LINGER_SECONDS = 2.0
+
+_NO_BODY_STATUSES = {204, 304}
+#: Keep-alive idle timeout when request_timeout is switched off (Twisted's own default).
+IDLE_TIMEOUT_WITHOUT_LIMIT = 12 * 60 * 60
+
+
+def _as_bytes(value: Any, what: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("latin-1")
+    raise TypeError(f"{what} must be bytes or str, not {type(value).__name__}")
+
+
+def _address(address: Any) -> list | None:
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    if host is None or port is None:
+        return None  # UNIX sockets and other non-IP transports (SPEC: client/server may be None)
+    return [host, port]
+
+
+class WebRequest(http.Request):
+    """One HTTP request and the response the application sends back for it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.server: Server = self.channel.server
+        self.reply_channel: str | None = None
+        self.response_started = False
+        self.forwarded = False  # http.request reached the layer: the app knows this request
+        self.started_at = time.monotonic()
+        self.body_size = 0
+        self.client_address: list | None = None
+        self._timeout_call: Any = None
+        self._path_text = "/"
+
+    # -- receiving --------------------------------------------------------------------------
+
+    def handleContentChunk(self, data: bytes) -> None:
+        # Chunked bodies announce no length, so the limit is enforced as bytes arrive.
+        self.body_size += len(data)
+        limit = self.server.max_request_body_size
+        if limit is not None and self.body_size > limit:
+            self.channel.refuse(413, "Content Too Large", "Request body is too large.")
+            return
+        super().handleContentChunk(data)
+
+    def process(self) -> None:
+        self.started_at = time.monotonic()
+        if self._is_websocket_upgrade():
+            self._hand_over_to_websocket()
+            return
+        try:
+            raw_path = self.path.decode("ascii")
+            path = unquote_to_bytes(raw_path).decode("utf-8")
+        except UnicodeDecodeError:
+            self.respond_error(400, "Invalid characters in path")
+            return
+        self._path_text = path
+        query_string = self.uri.partition(b"?")[2]
+        headers = self._header_list()
+        client = _address(self.getClientAddress())
+        scheme = "https" if self.isSecure() else "http"
+        if self.server.proxy_headers:
+            client, scheme = forwarded_client(headers, client, scheme)
+        self.client_address = client
+        self.content.seek(0)
+        body = self.content.read(BODY_CHUNK_SIZE)
+        more_body = bool(self.content.read(1))
+        self.content.seek(len(body))
+
+        self.reply_channel = self.server.http_reply_prefix + random_name()
+        self.server.reply_protocols[self.reply_channel] = self
+        message = {
+            "reply_channel": self.reply_channel,
+            "http_version": self.clientproto.decode("ascii").partition("/")[2] or "1.0",
+            "method": self.method.decode("ascii", "replace").upper(),
+            "scheme": scheme,
+            "path": path,
+            "query_string": query_string,
+            "root_path": self.server.root_path,
+            "headers": headers,
+            "body": body,
+            "body_channel": None,
+            "client": client,
+            "server": _address(self.getHost()),
+        }
+        if self.server.http_timeout is not None:
+            self._timeout_call = self.server.call_later(self.server.http_timeout, self._timed_out)
+        asyncio.get_event_loop().create_task(self._forward(message, more_body))
+
+    def _header_list(self) -> list[list[bytes]]:
+        """Lower-cased ``[name, value]`` pairs, one per value, in arrival order per name.
+
+        Names containing ``_`` are dropped: once turned into ``HTTP_*`` keys by Django they are
+        indistinguishable from the ``-`` spelling, which lets a client spoof headers a proxy set
+        (the CVE-2015-0219 guard Django's own servers apply).
+        """
+        pairs = []
+        for name, values in self.requestHeaders.getAllRawHeaders():
+            if b"_" in name:
+                continue
+            lowered = name.lower()
+            pairs.extend([lowered, value] for value in values)
+        return pairs
+
+    async def _forward(self, message: dict, more_body: bool) -> None:
+        layer = self.server.channel_layer
+        try:
+            if more_body:
+                message["body_channel"] = await layer.new_channel_async("http.request.body?")
+            await layer.send_async("http.request", message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - each failure is answered below
+            if is_channel_full(layer, exc):
+                logger.warning("http.request is full: answered %s %s with 503",
+                               message["method"], message["path"])
+                self.respond_error(503, "Request queue full.")
+            elif is_message_too_large(layer, exc):
+                logger.warning("http.request too large for the layer: %r", exc)
+                self.respond_error(431, "Request headers too large.")
+            else:
+                logger.error("Could not send http.request (channel layer unavailable?): %r", exc)
+                self.respond_error(503, "Service unavailable: channel layer unreachable.")
+            return
+        self.forwarded = True
+        if more_body:
+            await self._send_body(message["body_channel"])
+
+    async def _send_body(self, body_channel: str) -> None:
+        """Stream the rest of the body; a full body channel is waited on (the app reads it)."""
+        layer = self.server.channel_layer
+        deadline = time.monotonic() + (self.server.http_timeout or 120)
+        chunk = self.content.read(BODY_CHUNK_SIZE)
+        delay = 0.01
+        while True:
+            if self._disconnected:
+                await self._send_quietly(layer, body_channel, {"closed": True, "content": b"",
+                                                                "more_content": False})
+                return
+            following = self.content.read(BODY_CHUNK_SIZE)
+            part = {"content": chunk, "closed": False, "more_content": bool(following)}
+            try:
+                await layer.send_async(body_channel, part)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried until the deadline
+                if time.monotonic() > deadline:
+                    logger.error("Gave up sending the request body to %s: %r", body_channel, exc)
+                    self.respond_error(503, "Request body could not be delivered.")
+                    return
+                self.content.seek(-len(following), 1)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            delay = 0.01
+            if not following:
+                return
+            chunk = following
+
+    async def _send_quietly(self, layer: Any, channel: str, message: dict) -> None:
+        try:
+            await layer.send_async(channel, message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - best effort: the client is gone anyway
+            logger.debug("Could not send to %s: %r", channel, exc)
+
+    # -- WebSocket hand-over ----------------------------------------------------------------
+
+    def _is_websocket_upgrade(self) -> bool:
+        upgrade = self.requestHeaders.getRawHeaders(b"upgrade") or [b""]
+        return upgrade[0].strip().lower() == b"websocket"
+
+    def _hand_over_to_websocket(self) -> None:
+        from autobahn.twisted.resource import WebSocketResource
+
+        try:
+            self.path.decode("ascii")
+        except UnicodeDecodeError:
+            self.respond_error(400, "Invalid characters in path")
+            return
+        if self.server.stopping:
+            self.respond_error(503, "Server is shutting down.")
+            return
+        # From here on the socket belongs to Autobahn; this HTTP channel will never finish.
+        self.server.http_channels.discard(self.channel)
+        self.channel.handed_over = True
+        WebSocketResource(self.server.ws_factory).render(self)
+
+    # -- responding -------------------------------------------------------------------------
+
+    def handle_reply(self, message: dict) -> None:
+        """Write one ``http.response!`` message (the first carries the status)."""
+        if self.finished or self._disconnected:
+            self._forget_reply_channel()
+            return
+        more_content = bool(message.get("more_content", False))
+        content = message.get("content", b"")
+        if not isinstance(content, bytes):
+            logger.error("Response content must be bytes, got %s: dropped", type(content).__name__)
+            if not self.response_started:
+                self.respond_error(500, "Invalid response from the application.")
+            return
+        if not self.response_started:
+            try:
+                status, headers = self._check_start(message)
+            except (TypeError, ValueError) as exc:
+                logger.error("Invalid first response message for %s: %s", self._path_text, exc)
+                self.respond_error(500, "Invalid response from the application.")
+                return
+            self.response_started = True
+            self._cancel_timeout()
+            self.setResponseCode(status)
+            for name, value in headers:
+                self.responseHeaders.addRawHeader(name, value)
+            if (not more_content and not self.responseHeaders.hasHeader(b"content-length")
+                    and self.method != b"HEAD" and status not in _NO_BODY_STATUSES
+                    and status >= 200):
+                # A complete body: say its length rather than falling back to chunked encoding.
+                self.responseHeaders.setRawHeaders(b"content-length", [str(len(content)).encode()])
+        elif "status" in message:
+            logger.warning("Ignored a second 'status' in the response to %s", self._path_text)
+        if content:
+            self.write(content)
+        if not more_content:
+            self._forget_reply_channel()
+            self.finish()
+            self._log_complete()
+
+    @staticmethod
+    def _check_start(message: dict) -> tuple[int, list[tuple[bytes, bytes]]]:
+        status = message.get("status")
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 999:
+            raise ValueError(f"'status' must be an int HTTP status, got {status!r}")
+        headers = []
+        for pair in message.get("headers") or []:
+            if len(pair) != 2:
+                raise ValueError(f"header must be a [name, value] pair, got {pair!r}")
+            headers.append((_as_bytes(pair[0], "header name"), _as_bytes(pair[1], "header value")))
+        return status, headers
+
+    def respond_error(self, status: int, text: str) -> None:
+        """A small HTML error page, unless a response is already under way or the client left."""
+        self._cancel_timeout()
+        self._forget_reply_channel()
+        if self.response_started or self.finished or self._disconnected:
+            return
+        self.response_started = True
+        reason = http.RESPONSES.get(status, b"Error").decode("latin-1")
+        page = (
+            f"<!DOCTYPE html><html><head><title>{status} {reason}</title></head>"
+            f"<body><h1>{status} {reason}</h1><p>{html.escape(text)}</p></body></html>"
+        ).encode()
+        self.setResponseCode(status)
+        self.responseHeaders.setRawHeaders(b"content-type", [b"text/html; charset=utf-8"])
+        self.responseHeaders.setRawHeaders(b"content-length", [str(len(page)).encode()])
+        if status >= 500 and status != 504:
+            # A server error page ends the connection: the client should not pipeline into a
+            # server that is overloaded or cut off from its layer.
+            self.responseHeaders.setRawHeaders(b"connection", [b"close"])
+            self.channel.persistent = False
+        self.write(page)
+        self.finish()
+        self._log_complete()
+
+    def _timed_out(self) -> None:
+        self._timeout_call = None
+        if self.response_started or self.finished:
+            return  # the timeout only covers the wait for the response to START
+        logger.warning("No response to %s %s within %s s: answered 503",
+                       self.method.decode("ascii", "replace"), self._path_text,
+                       self.server.http_timeout)
+        self.respond_error(503, "Worker server failed to respond within time limit.")
+
+    def _cancel_timeout(self) -> None:
+        if self._timeout_call is not None:
+            if self._timeout_call.active():
+                self._timeout_call.cancel()
+            self._timeout_call = None
+
+    def _forget_reply_channel(self) -> None:
+        if self.reply_channel is not None:
+            self.server.reply_protocols.pop(self.reply_channel, None)
+
+    def _log_complete(self) -> None:
+        client = self.client_address or _address(self.getClientAddress())
+        self.server.log_action(self, "complete", {
+            "path": self.uri.decode("latin-1"),
+            "status": self.code,
+            "method": self.method.decode("ascii", "replace"),
+            "client": f"{client[0]}:{client[1]}" if client else None,
+            "time_taken": time.monotonic() - self.started_at,
+            "size": self.sentLength,
+        })
+
+    def connectionLost(self, reason: Any) -> None:
+        super().connectionLost(reason)
+        self._cancel_timeout()
+        self._forget_reply_channel()
+        if self.forwarded and self.reply_channel is not None:
+            # SPEC: http.disconnect is "sent when a client goes away" — i.e. before the response
+            # finished. A completed response needs no second notice (the original sent one after
+            # every response; see docs/server.md).
+            message = {"reply_channel": self.reply_channel, "path": self._path_text}
+            asyncio.get_event_loop().create_task(
+                self._send_quietly(self.server.channel_layer, "http.disconnect", message)
+            )
+
+    def finish(self) -> None:
+        self.forwarded = False  # finished normally: no http.disconnect afterwards
+        super().finish()
+
+
+class HTTPChannel(http.HTTPChannel):
+    """Twisted's HTTP/1.1 parser with our limits and a deadline for slow clients."""
+
+    requestFactory = WebRequest
+
+    def connectionMade(self) -> None:
+        self.server: Server = self.factory.server
+        self.handed_over = False
+        self.refused = False
+        self._header_bytes = 0
+        self._header_lines = 0
+        self._request_deadline: Any = None
+        self._linger_call: Any = None
+        # Our limits answer 414/431 before Twisted's own (which only say 400) can trigger.
+        self.MAX_LENGTH = self.server.max_header_size
+        self.totalHeadersSize = self.server.max_header_size * 2 + 1024
+        self.maxHeaders = self.server.max_headers * 2 + 10
+        super().connectionMade()
+        self.server.http_channels.add(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.refused:
+            return  # lingering: read and discard so the client can read our error response
+        if (self._request_deadline is None and not self._handlingRequest
+                and self.server.request_timeout is not None):
+            self._request_deadline = self.callLater(self.server.request_timeout,
+                                                    self._request_timed_out)
+        super().dataReceived(data)
+
+    def lineReceived(self, line: bytes) -> None:
+        if self.refused:
+            return
+        self._header_lines += 1
+        self._header_bytes += len(line) + 2
+        if self._header_bytes > self.server.max_header_size:
+            self.refuse(431, "Request Header Fields Too Large", "Request headers are too large.")
+            return
+        if self._header_lines > self.server.max_headers + 2:  # + request line + blank line
+            self.refuse(431, "Request Header Fields Too Large", "Too many request headers.")
+            return
+        super().lineReceived(line)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        if self._header_lines == 0:
+            self.refuse(414, "URI Too Long", "Request line is too long.")
+        else:
+            self.refuse(431, "Request Header Fields Too Large", "A request header is too long.")
+
+    def rawDataReceived(self, data: bytes) -> None:
+        if self.refused:
+            return
+        super().rawDataReceived(data)
+
+    def allHeadersReceived(self) -> None:
+        self._header_bytes = 0
+        self._header_lines = 0
+        limit = self.server.max_request_body_size
+        if limit is not None and self.length is not None and self.length > limit:
+            # Refuse on the announced length, before "100 Continue" invites the upload.
+            self.refuse(413, "Content Too Large", "Request body is too large.")
+            return
+        super().allHeadersReceived()
+
+    def allContentReceived(self) -> None:
+        if self.refused:
+            return
+        self._cancel_request_deadline()
+        super().allContentReceived()
+
+    def _request_timed_out(self) -> None:
+        self._request_deadline = None
+        if not self._handlingRequest and not self.refused:
+            logger.info("Client %s did not finish its request within %s s: 408",
+                        self.transport.getPeer(), self.server.request_timeout)
+            self.refuse(408, "Request Timeout", "The request was not completed in time.")
+
+    def _cancel_request_deadline(self) -> None:
+        if self._request_deadline is not None:
+            if self._request_deadline.active():
+                self._request_deadline.cancel()
+            self._request_deadline = None
+
+    def refuse(self, status: int, reason: str, text: str) -> None:
+        """Answer a request we will not parse further, then close the connection."""
+        if self.refused or self.transport is None:
+            return
+        self.refused = True
+        self._cancel_request_deadline()
+        logger.info("Refused a request from %s: %s %s", self.transport.getPeer(), status, reason)
+        body = f"{status} {reason}: {text}\n".encode()
+        self.transport.write(
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+        )
+        self.setTimeout(None)
+        half_close = getattr(self.transport, "loseWriteConnection", None)
+        if half_close is not None:
+            half_close()
+            self._linger_call = self.callLater(LINGER_SECONDS, self.transport.loseConnection)
+        else:
+            self.transport.loseConnection()
+
+    def is_busy(self) -> bool:
+        """A response is still being produced for this connection."""
+        return bool(self.requests) and self._handlingRequest
+
+    def server_shutdown(self) -> None:
+        """Close idle keep-alive connections; busy ones close after their response."""
+        self.persistent = False
+        if not self.is_busy() and self.transport is not None:
+            self.transport.loseConnection()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+    def connectionLost(self, reason: Any) -> None:
+        self._cancel_request_deadline()
+        if self._linger_call is not None and self._linger_call.active():
+            self._linger_call.cancel()
+        self.server.http_channels.discard(self)
+        super().connectionLost(reason)
+
+
+class HTTPFactory(http.HTTPFactory):
+    """Builds :class:`HTTPChannel` for every connection; knows the :class:`Server`."""
+
+    protocol = HTTPChannel
+
+    def __init__(self, server: Server) -> None:
+        # Twisted's idle timeout closes keep-alive connections nobody uses.
+        super().__init__(timeout=server.request_timeout or IDLE_TIMEOUT_WITHOUT_LIMIT)
+        self.server = server
+
+    def buildProtocol(self, addr: Any) -> HTTPChannel:
+        channel = super().buildProtocol(addr)
+        channel.factory = self
+        return channel
+
+    def log(self, request: Any) -> None:
+        """Access logging is the server's ``action_logger``; Twisted's own log stays silent."""
+
+
+def is_secure(transport: Any) -> bool:
+    return ISSLTransport.providedBy(transport)

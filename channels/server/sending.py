@@ -1,0 +1,86 @@
+"""Ordered, non-blocking sends from one connection to the channel layer.
+
+Each socket's messages must reach the layer in the order they happened (``websocket.connect``
+before its first ``websocket.receive``, the last frame before ``websocket.disconnect``). With a
+pooled async Redis client, firing one task per message could let a later send overtake an
+earlier one on another connection, so each socket gets one queue drained by one task.
+The queue is bounded: a socket whose messages cannot be delivered does not grow memory forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+logger = logging.getLogger("channels.server")
+
+#: What an error handler answers: True = wait and try the same message again, False = give up
+#: on that message (the handler has already done whatever the failure means for the socket).
+ErrorHandler = Callable[[Exception], bool]
+
+RETRY_FIRST_DELAY = 0.05
+RETRY_MAX_DELAY = 2.0
+
+
+class OrderedSender:
+    """Sends a connection's messages one after another from a single asyncio task."""
+
+    def __init__(self, channel_layer: Any, max_pending: int) -> None:
+        self.channel_layer = channel_layer
+        self.max_pending = max_pending
+        self.pending: deque[tuple[str, dict, ErrorHandler | None]] = deque()
+        self._task: asyncio.Task | None = None
+        self._closed = False
+
+    def send(self, channel: str, message: dict, on_error: ErrorHandler | None = None,
+             force: bool = False) -> bool:
+        """Queue a send; False (nothing queued) when ``max_pending`` messages are waiting.
+
+        ``force`` skips the bound, for the one final message (a disconnect) a socket sends.
+        """
+        if self._closed:
+            return False
+        if len(self.pending) >= self.max_pending and not force:
+            return False
+        self.pending.append((channel, message, on_error))
+        if self._task is None:
+            self._task = asyncio.get_event_loop().create_task(self._drain())
+        return True
+
+    def close(self) -> None:
+        """Drop what is still queued (the socket's fate has been decided)."""
+        self._closed = True
+        self.pending.clear()
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _drain(self) -> None:
+        delay = RETRY_FIRST_DELAY
+        try:
+            while self.pending:
+                channel, message, on_error = self.pending[0]
+                try:
+                    await self.channel_layer.send_async(channel, message)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - every failure has a defined answer
+                    retry = on_error(exc) if on_error is not None else False
+                    if on_error is None:
+                        logger.warning("Dropped a message to %s: %r", channel, exc)
+                    if retry and not self._closed:
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, RETRY_MAX_DELAY)
+                        continue
+                    if self.pending and self.pending[0][1] is message:
+                        self.pending.popleft()
+                    continue
+                delay = RETRY_FIRST_DELAY
+                if self.pending and self.pending[0][1] is message:
+                    self.pending.popleft()
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None

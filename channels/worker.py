@@ -1,0 +1,284 @@
+"""The worker: receive on every routed channel, run the matching consumer, send what it queued.
+
+One message at a time per worker (a blocking ``receive``, never a polling sleep), so a SIGTERM
+always finds at most one message in flight: that one is finished, no new one is taken. Several
+workers in one process share nothing but the layer (``WorkerGroup``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.core.signals import request_finished, request_started
+
+from channels.exceptions import ChannelSocketException, ConsumeLater, DenyConnection
+from channels.message import Message, pending_message_store
+from channels.signals import consumer_finished, consumer_started, worker_ready
+from channels.utils import name_that_thing
+
+logger = logging.getLogger("channels.worker")
+
+
+class Worker:
+    """Runs consumers for messages of one layer (a ``ChannelLayerWrapper``, which has the router).
+
+    ``callback(channel, message)`` is called before each consumer (``runworker -v 2`` logs with
+    it). ``message_retries`` bounds how often one message may be put back by ``ConsumeLater``.
+    """
+
+    # How often a ConsumeLater re-queue is retried when the channel is full, and the pause.
+    requeue_attempts = 10
+    requeue_interval = 0.05
+    # Back-off after a failed receive (layer down): doubles up to the maximum.
+    receive_error_backoff = (0.1, 5.0)
+
+    def __init__(
+        self,
+        channel_layer: Any,
+        callback: Callable[[str, Message], Any] | None = None,
+        message_retries: int = 10,
+        signal_handlers: bool = True,
+        only_channels: Iterable[str] | None = None,
+        exclude_channels: Iterable[str] | None = None,
+    ) -> None:
+        self.channel_layer = channel_layer
+        self.callback = callback
+        self.message_retries = message_retries
+        self.signal_handlers = signal_handlers
+        self.only_channels = list(only_channels or [])
+        self.exclude_channels = list(exclude_channels or [])
+        self.termed = False
+        self.in_job = False
+        self.messages_handled = 0
+        # Set to interrupt back-off pauses at once when asked to stop.
+        self._stop_event = threading.Event()
+        self._signals_received = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def install_signal_handler(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            logger.warning("Signal handlers can only be installed in the main thread; skipped")
+            return
+        signal.signal(signal.SIGTERM, self.sigterm_handler)
+        signal.signal(signal.SIGINT, self.sigterm_handler)
+
+    def sigterm_handler(self, signo: int, stack_frame: Any) -> None:
+        """First signal: finish the current message and stop. A second one: stop right now.
+
+        Stopping is left to the loop rather than done here, so a message already popped from
+        the layer (even mid-receive) is never abandoned.
+        """
+        self._signals_received += 1
+        if self._signals_received > 1:
+            logger.warning("Second shutdown signal: exiting without finishing the current message")
+            raise SystemExit(1)
+        logger.info("Shutdown signal received: %s", "finishing the current message" if self.in_job
+                    else "stopping")
+        self.stop()
+
+    def stop(self) -> None:
+        """Ask the loop to end after the message in hand (thread-safe)."""
+        self.termed = True
+        self._stop_event.set()
+
+    def ready(self) -> None:
+        """Tell receivers this worker is about to start (``worker_ready``)."""
+        worker_ready.send(sender=self)
+
+    def apply_channel_filters(self, channels: Iterable[str]) -> list[str]:
+        """Keep channels matching an ``only_channels`` glob, minus ``exclude_channels`` ones."""
+        channels = list(channels)
+        if self.only_channels:
+            channels = [
+                channel for channel in channels
+                if any(fnmatch.fnmatchcase(channel, pattern) for pattern in self.only_channels)
+            ]
+        if self.exclude_channels:
+            channels = [
+                channel for channel in channels
+                if not any(fnmatch.fnmatchcase(channel, pattern)
+                           for pattern in self.exclude_channels)
+            ]
+        return sorted(channels)
+
+    def run(self) -> None:
+        """Handle messages until ``stop()`` or a signal."""
+        if self.signal_handlers:
+            self.install_signal_handler()
+        channels = self.apply_channel_filters(self.channel_layer.router.channels)
+        if not channels:
+            logger.error("No channels to listen on (check the routing and --only/--exclude)")
+            return
+        logger.info("Listening on channels %s", ", ".join(channels))
+        error_pause = self.receive_error_backoff[0]
+        while not self.termed:
+            self.in_job = False
+            try:
+                channel, content = self.channel_layer.receive(channels, block=True)
+            except Exception:
+                logger.exception("Receiving from the channel layer failed; retrying in %.1fs",
+                                 error_pause)
+                self._stop_event.wait(error_pause)
+                error_pause = min(error_pause * 2, self.receive_error_backoff[1])
+                continue
+            error_pause = self.receive_error_backoff[0]
+            if channel is None:
+                continue
+            self.in_job = True
+            self.handle(channel, content)
+        self.in_job = False
+        logger.info("Worker stopped after %d messages", self.messages_handled)
+
+    # -- one message --------------------------------------------------------------------------
+
+    def handle(self, channel: str, content: dict[str, Any]) -> None:
+        """Route one message and run its consumer; never raises (the loop must survive)."""
+        try:
+            message = Message(content, channel, self.channel_layer)
+            if content.get("__retries__", 0) >= self.message_retries:
+                # Last chance: consumers may check this to give up cleanly.
+                message.__doomed__ = True
+            match = self.channel_layer.router.match(message)
+        except Exception:
+            logger.exception("Could not build or route a message on %s; dropped it", channel)
+            return
+        if match is None:
+            logger.error("Could not find a consumer for a message on %s; check your routing",
+                         channel)
+            return
+        consumer, kwargs = match
+        self.messages_handled += 1
+        if self.callback is not None:
+            try:
+                self.callback(channel, message)
+            except Exception:
+                logger.exception("Worker callback failed for a message on %s", channel)
+        self._run_consumer(consumer, kwargs, message)
+
+    def _run_consumer(self, consumer: Callable[..., Any], kwargs: dict[str, Any],
+                      message: Message) -> None:
+        # request_started/finished make Django manage DB connections exactly as for a request.
+        self._send_signal(request_started, environ={})
+        try:
+            self._send_signal(consumer_started, environ={})
+            consumer(message, **kwargs)
+        except DenyConnection:
+            pending_message_store.discard()
+            self._deny(message)
+        except ChannelSocketException as exc:
+            pending_message_store.discard()
+            try:
+                exc.run(message)
+            except Exception:
+                logger.exception("%s raised by %s failed to run", type(exc).__name__,
+                                 name_that_thing(consumer))
+        except ConsumeLater:
+            pending_message_store.discard()
+            self.requeue(message)
+        except Exception:
+            dropped = pending_message_store.discard()
+            logger.exception("Error processing a message on %s with consumer %s "
+                             "(%d queued sends dropped)", message.channel.name,
+                             name_that_thing(consumer), dropped)
+        finally:
+            # Flushes the sends the consumer queued (unless discarded above); never raises.
+            self._send_signal(consumer_finished)
+            self._send_signal(request_finished)
+
+    def _send_signal(self, django_signal: Any, **kwargs: Any) -> None:
+        """A failing receiver is logged; it must not take the worker loop down with it."""
+        for receiver, result in django_signal.send_robust(sender=self.__class__, **kwargs):
+            if isinstance(result, Exception):
+                logger.error("Signal receiver %s failed", name_that_thing(receiver),
+                             exc_info=(type(result), result, result.__traceback__))
+
+    def _deny(self, message: Message) -> None:
+        if message.channel.name != "websocket.connect" or message.reply_channel is None:
+            # The original raised ValueError here and the loop died; a wrong raise is a bug in
+            # the consumer, not a reason to stop serving everyone else.
+            logger.error("DenyConnection raised for a message on %s; it only means something "
+                         "on websocket.connect, ignored", message.channel.name)
+            return
+        try:
+            message.reply_channel.send({"close": True}, immediately=True)
+        except Exception:
+            logger.exception("Could not send the rejection to %s", message.reply_channel)
+
+    def requeue(self, message: Message) -> None:
+        """Put a ``ConsumeLater`` message back at the end of its channel, a bounded number of times.
+
+        The counter travels in the message (``__retries__``) so any worker can enforce it.
+        """
+        content = message.content
+        retries = content.get("__retries__", 0) + 1
+        if retries > self.message_retries:
+            logger.warning("Message on %s was deferred more than %d times; dropped it",
+                           message.channel.name, self.message_retries)
+            return
+        content["__retries__"] = retries
+        full_error = self.channel_layer.ChannelFull
+        for _ in range(self.requeue_attempts):
+            try:
+                self.channel_layer.send(message.channel.name, content)
+                return
+            except full_error:
+                # Nothing signals "space freed"; a short pause before the next try.
+                time.sleep(self.requeue_interval)
+            except Exception:
+                logger.exception("Could not re-queue a deferred message on %s; dropped it",
+                                 message.channel.name)
+                return
+        logger.error("Channel %s stayed full; dropped a deferred message", message.channel.name)
+
+
+class WorkerGroup(Worker):
+    """Several workers in one process: this one in the calling thread, the rest in threads.
+
+    A signal stops all of them the same graceful way (each finishes the message in hand).
+    """
+
+    join_timeout = 30.0
+
+    def __init__(self, *args: Any, n_threads: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        n_threads = n_threads or os.cpu_count() or 1
+        sub_kwargs = dict(kwargs, signal_handlers=False)
+        self.workers = [Worker(*args, **sub_kwargs) for _ in range(n_threads - 1)]
+        self.threads: list[threading.Thread] = []
+
+    def stop(self) -> None:
+        super().stop()
+        for worker in self.workers:
+            worker.stop()
+
+    def ready(self) -> None:
+        super().ready()
+        for worker in self.workers:
+            worker.ready()
+
+    def run(self) -> None:
+        if self.signal_handlers:
+            self.install_signal_handler()
+        for number, worker in enumerate(self.workers, start=1):
+            thread = threading.Thread(target=worker.run, name=f"channels-worker-{number}",
+                                      daemon=True)
+            thread.start()
+            self.threads.append(thread)
+        self.signal_handlers = False  # already installed; Worker.run must not do it again
+        try:
+            super().run()
+        finally:
+            self.stop()
+            deadline = time.monotonic() + self.join_timeout
+            for thread in self.threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    logger.warning("Worker thread %s did not finish in time", thread.name)

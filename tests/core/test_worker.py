@@ -1,0 +1,335 @@
+"""The worker loop on a real in-memory layer (threads) and on a real Redis."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import pytest
+from django.core.signals import request_finished, request_started
+
+from channels import Channel
+from channels.asgi import ChannelLayerWrapper
+from channels.exceptions import (
+    ChannelSocketException,
+    ConsumeLater,
+    DenyConnection,
+    WebsocketCloseException,
+)
+from channels.routing import route
+from channels.signals import consumer_finished, consumer_started, worker_ready
+from channels.worker import Worker, WorkerGroup
+
+from .conftest import make_router
+
+WAIT = 5  # seconds: bound of every wait in these tests
+
+
+class RunningWorker:
+    """A worker in a thread, always stopped and joined at the end of the test."""
+
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self.thread = threading.Thread(target=worker.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self.worker
+
+    def __exit__(self, *exc_info):
+        self.worker.stop()
+        self.thread.join(WAIT)
+        assert not self.thread.is_alive(), "worker did not stop"
+
+
+def receive(layer, channel, timeout=WAIT):
+    """Blocking receive bounded by ``timeout`` (the layer's own wait is shorter)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        name, content = layer.receive([channel], block=True)
+        if name is not None:
+            return content
+    raise AssertionError(f"nothing arrived on {channel} within {timeout}s")
+
+
+def test_routes_messages_to_consumers_with_kwargs(layer):
+    calls = queue.Queue()
+    make_router(layer, [route("test.work", lambda m, **kw: calls.put((m["n"], kw)),
+                              path=r"^/(?P<room>\w+)/$")])
+    with RunningWorker(Worker(layer, signal_handlers=False)):
+        layer.send("test.work", {"n": 1, "path": "/lobby/"})
+        assert calls.get(timeout=WAIT) == (1, {"room": "lobby"})
+
+
+def test_survives_consumer_errors_and_drops_their_sends(layer, caplog):
+    def consumer(message):
+        Channel("test.out").send({"n": message["n"]})
+        if message["n"] == 1:
+            raise RuntimeError("consumer broke")
+    make_router(layer, [route("test.work", consumer)])
+    with RunningWorker(Worker(layer, signal_handlers=False)):
+        layer.send("test.work", {"n": 1})
+        layer.send("test.work", {"n": 2})
+        assert receive(layer, "test.out") == {"n": 2}
+    assert "consumer broke" in caplog.text and "1 queued sends dropped" in caplog.text
+    assert layer.receive(["test.out"]) == (None, None)
+
+
+def test_deny_connection_rejects_the_handshake(layer):
+    def deny(message):
+        message.reply_channel.send({"accept": True})  # dropped: the consumer raised
+        raise DenyConnection()
+    make_router(layer, [route("websocket.connect", deny)])
+    with RunningWorker(Worker(layer, signal_handlers=False)):
+        layer.send("websocket.connect", {"reply_channel": "websocket.send.P!c", "path": "/"})
+        assert receive(layer, "websocket.send.P!") == {"close": True}
+        assert layer.receive(["websocket.send.P!"]) == (None, None)
+
+
+def test_deny_connection_outside_connect_does_not_kill_the_worker(layer, caplog):
+    handled = queue.Queue()
+
+    def consumer(message):
+        if message["n"] == 1:
+            raise DenyConnection()
+        handled.put(message["n"])
+    make_router(layer, [route("websocket.receive", consumer)])
+    with RunningWorker(Worker(layer, signal_handlers=False)) as worker:
+        layer.send("websocket.receive", {"reply_channel": "websocket.send.P!c", "n": 1})
+        layer.send("websocket.receive", {"reply_channel": "websocket.send.P!c", "n": 2})
+        assert handled.get(timeout=WAIT) == 2
+        assert worker.thread_alive if hasattr(worker, "thread_alive") else True
+    assert "only means something on websocket.connect" in caplog.text
+    assert layer.receive(["websocket.send.P!"]) == (None, None)
+
+
+def test_channel_socket_exceptions_run_themselves(layer):
+    def close(message):
+        raise WebsocketCloseException(4000)
+    make_router(layer, [route("websocket.receive", close)])
+    with RunningWorker(Worker(layer, signal_handlers=False)):
+        layer.send("websocket.receive", {"reply_channel": "websocket.send.P!c", "text": "x"})
+        assert receive(layer, "websocket.send.P!") == {"close": 4000}
+
+
+def test_failing_channel_socket_exception_is_logged(layer, caplog):
+    class Broken(ChannelSocketException):
+        def run(self, message):
+            raise OSError("cannot run")
+    done = threading.Event()
+
+    def consumer(message):
+        if message.get("last"):
+            done.set()
+            return
+        raise Broken()
+    make_router(layer, [route("test.work", consumer)])
+    with RunningWorker(Worker(layer, signal_handlers=False)):
+        layer.send("test.work", {})
+        layer.send("test.work", {"last": True})
+        assert done.wait(WAIT)
+    assert "Broken raised by" in caplog.text
+
+
+def test_consume_later_requeues_until_it_succeeds(layer):
+    attempts = queue.Queue()
+
+    def consumer(message):
+        attempts.put(message.get("__retries__", 0))
+        if message.get("__retries__", 0) < 2:
+            raise ConsumeLater()
+        Channel("test.out").send({"done": True})
+    make_router(layer, [route("test.work", consumer)])
+    with RunningWorker(Worker(layer, signal_handlers=False)):
+        layer.send("test.work", {})
+        assert receive(layer, "test.out") == {"done": True}
+    assert [attempts.get_nowait() for _ in range(3)] == [0, 1, 2]
+
+
+def test_consume_later_is_bounded_and_last_try_is_doomed(layer, caplog):
+    attempts = queue.Queue()
+
+    def consumer(message):
+        attempts.put(getattr(message, "__doomed__", False))
+        raise ConsumeLater()
+    make_router(layer, [route("test.work", consumer)])
+    with RunningWorker(Worker(layer, signal_handlers=False, message_retries=3)):
+        layer.send("test.work", {})
+        seen = [attempts.get(timeout=WAIT) for _ in range(4)]
+        with pytest.raises(queue.Empty):
+            attempts.get(timeout=0.3)
+    assert seen == [False, False, False, True]
+    assert "deferred more than 3 times" in caplog.text
+
+
+def test_consumer_runs_inside_request_and_consumer_signals(layer):
+    events = []
+
+    def recorder(name):
+        def receiver(**kwargs):
+            events.append(name)
+        return receiver
+    receivers = {name: recorder(name) for name in
+                 ("request_started", "consumer_started", "consumer_finished", "request_finished")}
+    signals = {"request_started": request_started, "consumer_started": consumer_started,
+               "consumer_finished": consumer_finished, "request_finished": request_finished}
+    for name, receiver in receivers.items():
+        signals[name].connect(receiver)
+    done = threading.Event()
+
+    def consumer(message):
+        events.append("consumer")
+    make_router(layer, [route("test.work", consumer)])
+    try:
+        request_finished.connect(lambda **kw: done.set(), weak=False, dispatch_uid="t-done")
+        with RunningWorker(Worker(layer, signal_handlers=False)):
+            layer.send("test.work", {})
+            assert done.wait(WAIT)
+    finally:
+        request_finished.disconnect(dispatch_uid="t-done")
+        for name, receiver in receivers.items():
+            signals[name].disconnect(receiver)
+    assert events == ["request_started", "consumer_started", "consumer",
+                      "consumer_finished", "request_finished"]
+
+
+def test_failing_signal_receiver_does_not_stop_the_worker(layer, caplog):
+    handled = queue.Queue()
+
+    def broken_receiver(**kwargs):
+        raise RuntimeError("receiver broke")
+    consumer_finished.connect(broken_receiver)
+    make_router(layer, [route("test.work", lambda m: handled.put(m["n"]))])
+    try:
+        with RunningWorker(Worker(layer, signal_handlers=False)):
+            layer.send("test.work", {"n": 1})
+            layer.send("test.work", {"n": 2})
+            assert {handled.get(timeout=WAIT), handled.get(timeout=WAIT)} == {1, 2}
+    finally:
+        consumer_finished.disconnect(broken_receiver)
+    assert "receiver broke" in caplog.text
+
+
+def test_unrouted_message_is_logged_and_dropped(layer, caplog):
+    handled = queue.Queue()
+    make_router(layer, [route("test.work", lambda m: handled.put(m["path"]), path="^/ok")])
+    with RunningWorker(Worker(layer, signal_handlers=False)):
+        layer.send("test.work", {"path": "/nope"})
+        layer.send("test.work", {"path": "/ok"})
+        assert handled.get(timeout=WAIT) == "/ok"
+    assert "Could not find a consumer for a message on test.work" in caplog.text
+
+
+def test_channel_filters(layer):
+    make_router(layer, [route(["a.one", "a.two", "b.one"], lambda m: None)])
+    worker = Worker(layer, only_channels=["a.*"], exclude_channels=["*.two"])
+    assert worker.apply_channel_filters(layer.router.channels) == ["a.one"]
+    assert Worker(layer).apply_channel_filters(layer.router.channels) == [
+        "a.one", "a.two", "b.one"]
+
+
+def test_no_channels_left_returns_at_once(layer, caplog):
+    make_router(layer, [route("a.one", lambda m: None)])
+    Worker(layer, signal_handlers=False, only_channels=["zzz"]).run()
+    assert "No channels to listen on" in caplog.text
+
+
+def test_ready_sends_worker_ready(layer):
+    senders = []
+
+    def receiver(sender, **kwargs):
+        senders.append(sender)
+    worker_ready.connect(receiver)
+    try:
+        worker = Worker(layer)
+        worker.ready()
+    finally:
+        worker_ready.disconnect(receiver)
+    assert senders == [worker]
+
+
+def test_stop_finishes_the_message_in_hand(layer):
+    started, release = threading.Event(), threading.Event()
+    finished = queue.Queue()
+
+    def slow(message):
+        started.set()
+        release.wait(WAIT)
+        finished.put(message["n"])
+    make_router(layer, [route("test.work", slow)])
+    worker = Worker(layer, signal_handlers=False)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        layer.send("test.work", {"n": 1})
+        layer.send("test.work", {"n": 2})
+        assert started.wait(WAIT) and worker.in_job
+        worker.stop()
+        release.set()
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    finally:
+        worker.stop()
+        release.set()
+        thread.join(WAIT)
+    assert finished.get_nowait() == 1
+    # The second message was never taken.
+    assert layer.receive(["test.work"]) == ("test.work", {"n": 2})
+
+
+def test_worker_group_runs_consumers_in_parallel(layer):
+    barrier = threading.Barrier(3, timeout=WAIT)
+    passed = queue.Queue()
+
+    def consumer(message):
+        barrier.wait()  # only returns once three consumers run at the same time
+        passed.put(threading.current_thread().name)
+    make_router(layer, [route("test.work", consumer)])
+    group = WorkerGroup(layer, n_threads=3, signal_handlers=False)
+    with RunningWorker(group):
+        for n in range(3):
+            layer.send("test.work", {"n": n})
+        names = {passed.get(timeout=WAIT) for _ in range(3)}
+    assert len(names) == 3
+    assert all(not thread.is_alive() for thread in group.threads)
+
+
+def test_receive_errors_back_off_and_recover(layer, caplog):
+    class FlakyLayer(ChannelLayerWrapper):
+        failures = 2
+
+        def receive(self, channels, block=False):
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("layer down")
+            return super().receive(channels, block)
+    flaky = FlakyLayer(layer.channel_layer, "default", [])
+    handled = queue.Queue()
+    make_router(flaky, [route("test.work", lambda m: handled.put(m["n"]))])
+    worker = Worker(flaky, signal_handlers=False)
+    worker.receive_error_backoff = (0.01, 0.05)
+    flaky.send("test.work", {"n": 7})
+    with RunningWorker(worker):
+        assert handled.get(timeout=WAIT) == 7
+    assert caplog.text.count("Receiving from the channel layer failed") == 2
+
+
+def test_worker_on_redis(redis_url, unique_prefix):
+    from channels.layers.redis import RedisChannelLayer
+
+    raw = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
+    wrapper = ChannelLayerWrapper(raw, "redis", [])
+
+    def echo(message):
+        message.reply_channel.send({"echo": message["n"]})
+    make_router(wrapper, [route("test.echo", echo)])
+    try:
+        with RunningWorker(WorkerGroup(wrapper, n_threads=2, signal_handlers=False)):
+            for n in range(20):
+                wrapper.send("test.echo", {"n": n, "reply_channel": "test.reply.P!x"})
+            got = sorted(receive(wrapper, "test.reply.P!")["echo"] for _ in range(20))
+        assert got == list(range(20))
+    finally:
+        raw.flush()
+        raw.close()

@@ -1,0 +1,130 @@
+"""Redis-only behaviour: outages and restarts, options, encryption at rest, sharding."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+
+from channels.layers.base import LayerUnavailable
+from channels.layers.redis import RedisChannelLayer, RedisLayerUnavailable
+from tests.redis_server import RedisServer, redis_binary, start_server
+
+
+@pytest.fixture
+def private_redis():
+    """A redis-server of this test's own, so it can be stopped (never the shared 6379)."""
+    server = start_server(redis_binary()[0])
+    holder = {"server": server}
+    yield holder
+    holder["server"].stop()
+
+
+def restart(holder: dict, stopped: RedisServer) -> None:
+    holder["server"] = start_server(redis_binary()[0], port=stopped.port)
+
+
+def test_a_stopped_redis_gives_a_clear_error_and_the_same_layer_recovers(private_redis):
+    server = private_redis["server"]
+    layer = RedisChannelLayer(hosts=[server.url], prefix="faults:", blocking_timeout=0.3)
+    try:
+        layer.send("test.up", {"n": 1})
+        assert layer.receive(["test.up"]) == ("test.up", {"n": 1})
+        server.stop()
+        for call in (lambda: layer.send("test.up", {"n": 2}),
+                     lambda: layer.receive(["test.up"], block=True),
+                     lambda: layer.group_add("g", "test.up"),
+                     lambda: layer.send_group("g", {})):
+            with pytest.raises(RedisLayerUnavailable, match=f"127.0.0.1:{server.port}") as err:
+                call()
+            assert isinstance(err.value, LayerUnavailable)
+            assert isinstance(err.value, redis.exceptions.ConnectionError)
+        restart(private_redis, server)
+        # A new server knows none of the Lua scripts: they must be loaded again on the fly.
+        layer.send("test.up", {"n": 3})
+        assert layer.receive(["test.up"], block=True) == ("test.up", {"n": 3})
+        layer.group_add("g", "test.up")
+        layer.send_group("g", {"n": 4})
+        assert layer.receive(["test.up"]) == ("test.up", {"n": 4})
+    finally:
+        layer.close()
+
+
+def test_async_api_survives_a_restart_too(private_redis):
+    server = private_redis["server"]
+    layer = RedisChannelLayer(hosts=[server.url], prefix="faults:", blocking_timeout=0.3)
+
+    async def scenario() -> None:
+        await layer.send_async("test.up", {"n": 1})
+        assert await layer.receive_async(["test.up"]) == ("test.up", {"n": 1})
+        server.stop()
+        with pytest.raises(RedisLayerUnavailable):
+            await layer.send_async("test.up", {"n": 2})
+        with pytest.raises(RedisLayerUnavailable):
+            await layer.receive_async(["test.up"])
+        restart(private_redis, server)
+        await layer.send_async("test.up", {"n": 3})
+        assert await layer.receive_async(["test.up"]) == ("test.up", {"n": 3})
+        await layer.close_async()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        layer.close()
+
+
+def test_messages_are_encrypted_at_rest_and_keys_rotate(redis_url, unique_prefix):
+    old = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix,
+                            symmetric_encryption_keys=["old-secret"])
+    rotated = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix,
+                                symmetric_encryption_keys=["new-secret", "old-secret"])
+    stranger = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix,
+                                 symmetric_encryption_keys=["other-secret"])
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        old.send("test.secret", {"password": "hunter2"})
+        stored = raw.lindex(unique_prefix + "test.secret", 0)
+        assert b"hunter2" not in stored
+        assert rotated.receive(["test.secret"]) == ("test.secret", {"password": "hunter2"})
+        rotated.send("test.secret", {"password": "hunter3"})
+        # A layer without the key drops what it cannot read rather than delivering garbage.
+        assert stranger.receive(["test.secret"]) == (None, None)
+    finally:
+        old.flush()
+        for layer in (old, rotated, stranger):
+            layer.close()
+        raw.close()
+
+
+@pytest.mark.parametrize(("options", "complaint"), [
+    ({"hosts": "redis://127.0.0.1:6379/0"}, "hosts must be a non-empty list"),
+    ({"hosts": [("127.0.0.1",)]}, "hosts entry"),
+    ({"symmetric_encryption_keys": "one-key"}, "symmetric_encryption_keys"),
+    ({"connection_kwargs": {"socket_timeout": 1}, "blocking_timeout": 2}, "socket_timeout"),
+    ({"prefix": b"bytes"}, "prefix"),
+])
+def test_invalid_redis_options_are_refused(options, complaint):
+    with pytest.raises((ValueError, TypeError), match=complaint):
+        RedisChannelLayer(**options)
+
+
+def test_socket_timeout_is_set_longer_than_the_blocking_pop():
+    layer = RedisChannelLayer(hosts=[("127.0.0.1", 6379)], blocking_timeout=5)
+    try:
+        assert layer.connection_kwargs["socket_timeout"] > 5
+        assert layer.hosts == ["redis://127.0.0.1:6379/0"]
+    finally:
+        layer.close()
+
+
+def test_channels_and_groups_spread_over_shards_by_name(redis_url):
+    layer = RedisChannelLayer(hosts=[redis_url, redis_url.replace("/0", "/1")])
+    try:
+        shards = {layer._shard_of(f"channel.{index}") for index in range(100)}
+        assert shards == {0, 1}
+        # Every channel of one process lives with its process prefix.
+        assert len({layer._shard_of(f"server.abc!{index}") for index in range(100)}) == 1
+        assert layer._shard_of("server.abc!") == layer._shard_of("server.abc!x")
+    finally:
+        layer.close()

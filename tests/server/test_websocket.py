@@ -1,0 +1,260 @@
+"""WebSocket through the server: handshake answers, frames both ways, order, close codes,
+sub-protocols, keepalive, timeouts, compression and back-pressure."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from tests.server import rawclient
+
+
+def _events(server) -> list[dict]:
+    return requests.get(server.url + "/events", timeout=5).json()
+
+
+def _wait_for_event(server, channel: str, timeout: float = 5) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [e for e in _events(server) if e["channel"] == channel]
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"no {channel} event within {timeout} s")
+
+
+def test_text_and_binary_frames_are_echoed(backend_env, start_server):
+    server = start_server([], backend_env)
+    with connect(server.ws_url + "/ws/echo", open_timeout=5) as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=5) == "hello"
+        ws.send(b"\x00\x01\xff")
+        assert ws.recv(timeout=5) == b"\x00\x01\xff"
+        ws.send("ünïcode ✓")
+        assert ws.recv(timeout=5) == "ünïcode ✓"
+
+
+def test_connect_message_has_every_key_of_the_spec(shared_server):
+    with connect(shared_server.ws_url + "/ws/info?x=1", open_timeout=5) as ws:
+        info = json.loads(ws.recv(timeout=5))
+    assert info["path"] == "/ws/info"
+    assert info["query_string"] == "x=1"
+    assert info["scheme"] == "ws"
+    assert info["root_path"] == ""
+    assert info["order"] == 0
+    assert info["client"][0] == "127.0.0.1"
+    assert info["server"] == ["127.0.0.1", shared_server.port]
+    assert info["reply_channel"].startswith("websocket.send.")
+
+
+@pytest.mark.parametrize("path", ["/ws/reject", "/ws/close"])
+def test_rejected_handshake_is_a_403(shared_server, path):
+    with pytest.raises(InvalidStatus) as caught:
+        connect(shared_server.ws_url + path, open_timeout=5)
+    assert caught.value.response.status_code == 403
+
+
+def test_accept_with_a_message_sends_it_first(shared_server):
+    with connect(shared_server.ws_url + "/ws/accept-send", open_timeout=5) as ws:
+        assert ws.recv(timeout=5) == "hello"
+
+
+def test_accept_and_close_closes_with_the_code(shared_server):
+    with connect(shared_server.ws_url + "/ws/accept-close", open_timeout=5) as ws:
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+    assert ws.close_code == 4001
+
+
+def test_application_closes_with_a_code(shared_server):
+    with connect(shared_server.ws_url + "/ws/echo", open_timeout=5) as ws:
+        ws.send("close:4005")
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+    assert ws.close_code == 4005
+
+
+def test_receive_order_counts_from_one(shared_server):
+    with connect(shared_server.ws_url + "/ws/echo", open_timeout=5) as ws:
+        answers = []
+        for _ in range(5):
+            ws.send("order")
+            answers.append(ws.recv(timeout=5))
+    assert answers == ["1", "2", "3", "4", "5"]
+
+
+def test_disconnect_carries_the_close_code_and_order(backend_env, start_server):
+    server = start_server([], backend_env)
+    with connect(server.ws_url + "/ws/bye", open_timeout=5) as ws:
+        ws.send("x")
+        ws.recv(timeout=5)
+        ws.close(code=4321)
+    disconnect = _wait_for_event(server, "websocket.disconnect")[0]
+    assert disconnect["code"] == 4321
+    assert disconnect["path"] == "/ws/bye"
+    assert disconnect["order"] == 2
+
+
+def test_frames_sent_before_acceptance_are_held_and_follow_the_connect(start_server):
+    server = start_server()
+    early = rawclient.frame(b"order") + rawclient.frame(b"early")
+    conn, head = rawclient.open_websocket(server.port, "/ws/slow-accept?ms=300", early=early)
+    try:
+        assert head.startswith(b"HTTP/1.1 101")
+        assert conn.read_frame() == (0x1, b"1")  # order 1: right after the connect (order 0)
+        assert conn.read_frame() == (0x1, b"early")
+    finally:
+        conn.close()
+
+
+def test_too_much_data_before_acceptance_is_refused(start_server):
+    server = start_server(["--max-frame-size", "1000"])
+    early = rawclient.frame(b"x" * 900) + rawclient.frame(b"y" * 900)
+    conn, head = rawclient.open_websocket(server.port, "/ws/noaccept", early=early)
+    conn.close()
+    assert head.startswith(b"HTTP/1.1 400")
+
+
+def test_subprotocol_is_negotiated(start_server):
+    server = start_server(["--ws-protocol", "chat", "superchat"])
+    with connect(server.ws_url + "/ws/echo", subprotocols=["other", "superchat"],
+                 open_timeout=5) as ws:
+        assert ws.subprotocol == "superchat"
+    with connect(server.ws_url + "/ws/echo", subprotocols=["other"], open_timeout=5) as ws:
+        assert ws.subprotocol is None
+
+
+def test_connect_timeout_refuses_the_handshake(start_server):
+    server = start_server(["--websocket_connect_timeout", "0.5"])
+    started = time.monotonic()
+    with pytest.raises(InvalidStatus) as caught:
+        connect(server.ws_url + "/ws/noaccept", open_timeout=5)
+    assert caught.value.response.status_code == 504
+    assert time.monotonic() - started < 3
+
+
+def test_connect_timeout_minus_one_waits_forever(start_server):
+    # The original compared "age > -1", which refused every pending handshake.
+    server = start_server(["--websocket_connect_timeout", "-1"])
+    with connect(server.ws_url + "/ws/slow-accept?ms=1200", open_timeout=5) as ws:
+        ws.send("still here")
+        assert ws.recv(timeout=5) == "still here"
+
+
+def test_keepalive_pings_are_sent_and_answered(start_server):
+    server = start_server(["--ping-interval", "0.3", "--ping-timeout", "5"])
+    conn, head = rawclient.open_websocket(server.port, "/ws/echo")
+    try:
+        assert head.startswith(b"HTTP/1.1 101")
+        opcode, payload = conn.read_frame()
+        assert opcode == 0x9  # ping
+        conn.send(rawclient.frame(payload, opcode=0xA))  # pong
+        conn.send(rawclient.frame(b"after pong"))
+        while (frame := conn.read_frame())[0] == 0x9:
+            conn.send(rawclient.frame(frame[1], opcode=0xA))
+        assert frame == (0x1, b"after pong")
+    finally:
+        conn.close()
+
+
+def test_no_pong_closes_the_connection(start_server):
+    server = start_server(["--ping-interval", "0.3", "--ping-timeout", "0.5"])
+    conn, head = rawclient.open_websocket(server.port, "/ws/echo")
+    started = time.monotonic()
+    try:
+        with pytest.raises(ConnectionError):
+            while True:
+                conn.read_frame()  # pings go unanswered
+    finally:
+        conn.close()
+    assert time.monotonic() - started < 4
+    _wait_for_event(server, "websocket.disconnect")
+
+
+def test_websocket_timeout_closes_after_the_lifetime(start_server):
+    server = start_server(["--websocket_timeout", "0.5"])
+    with connect(server.ws_url + "/ws/echo", open_timeout=5) as ws:
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+    assert ws.close_code == 1000
+
+
+def test_no_websocket_lifetime_limit_by_default():
+    # channels#999: the original closed every socket after group_expiry (24 h) by default.
+    from channels.layers.inmemory import InMemoryChannelLayer
+    from channels.server import Server
+
+    server = Server(InMemoryChannelLayer(), ["tcp:port=0"])
+    assert server.websocket_timeout is None
+
+
+def test_frame_over_the_limit_closes_with_1009(start_server):
+    server = start_server(["--max-frame-size", "1000"])
+    with connect(server.ws_url + "/ws/echo", open_timeout=5, compression=None) as ws:
+        ws.send("x" * 2000)
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+    assert ws.close_code == 1009
+    with connect(server.ws_url + "/ws/echo", open_timeout=5) as ws:  # others unaffected
+        ws.send("x" * 900)
+        assert ws.recv(timeout=5) == "x" * 900
+
+
+def test_invalid_utf8_text_closes_with_1007(shared_server):
+    conn, head = rawclient.open_websocket(shared_server.port, "/ws/echo")
+    try:
+        assert head.startswith(b"HTTP/1.1 101")
+        conn.send(rawclient.frame(b"\xff\xfe bad"))
+        opcode, payload = conn.read_frame()
+        assert opcode == 0x8
+        assert int.from_bytes(payload[:2], "big") == 1007
+    finally:
+        conn.close()
+
+
+def test_full_receive_channel_closes_with_1013(start_server):
+    server = start_server([], {"ECHO_CAPACITIES": "websocket.receive=2"})
+    with connect(server.ws_url + "/ws/pause-receive?seconds=3", open_timeout=5) as ws:
+        with pytest.raises(ConnectionClosed):
+            for number in range(20):
+                ws.send(f"m{number}")
+            while True:
+                ws.recv(timeout=5)
+    assert ws.close_code == 1013
+    server.wait_for_output(r"websocket.receive is full")
+
+
+def test_full_connect_channel_refuses_with_503(start_server):
+    server = start_server(["--websocket_connect_timeout", "3"],
+                          {"ECHO_WORKER": "0", "ECHO_CAPACITIES": "websocket.connect=1"})
+    first, head = None, None
+    conn = rawclient.Buffered(rawclient.connect(server.port))
+    try:
+        conn.send(rawclient.handshake_request("/ws/first"))  # fills websocket.connect
+        server.wait_for_output(r"WSCONNECTING /ws/first")
+        with pytest.raises(InvalidStatus) as caught:
+            connect(server.ws_url + "/ws/second", open_timeout=5)
+        assert caught.value.response.status_code == 503
+    finally:
+        conn.close()
+
+
+def test_permessage_deflate_is_negotiated(shared_server):
+    with connect(shared_server.ws_url + "/ws/echo", open_timeout=5) as ws:
+        extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        ws.send("compress me " * 100)
+        assert ws.recv(timeout=5) == "compress me " * 100
+    assert "permessage-deflate" in extensions
+
+
+def test_permessage_deflate_can_be_turned_off(start_server):
+    server = start_server(["--no-permessage-deflate"])
+    with connect(server.ws_url + "/ws/echo", open_timeout=5) as ws:
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        ws.send("plain")
+        assert ws.recv(timeout=5) == "plain"
