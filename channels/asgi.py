@@ -107,6 +107,33 @@ class ChannelLayerWrapper:
     def channel_statistics(self, channel: str) -> dict:
         return self.channel_layer.channel_statistics(channel)
 
+    def receive_twisted(self, channels: list[str]) -> Any:
+        return self.channel_layer.receive_twisted(channels)
+
+    async def send_async(self, channel: str, message: dict) -> None:
+        await self.channel_layer.send_async(channel, message)
+
+    async def receive_async(self, channels: list[str]) -> tuple:
+        return await self.channel_layer.receive_async(channels)
+
+    async def receive_batch_async(self, channels: list[str], limit: int) -> list:
+        return await self.channel_layer.receive_batch_async(channels, limit)
+
+    async def new_channel_async(self, pattern: str) -> str:
+        return await self.channel_layer.new_channel_async(pattern)
+
+    async def group_add_async(self, group: str, channel: str) -> None:
+        await self.channel_layer.group_add_async(group, channel)
+
+    async def group_discard_async(self, group: str, channel: str) -> None:
+        await self.channel_layer.group_discard_async(group, channel)
+
+    async def send_group_async(self, group: str, message: dict) -> None:
+        await self.channel_layer.send_group_async(group, message)
+
+    def close(self) -> None:
+        self.channel_layer.close()
+
     def local_only(self) -> bool:
         """True when the layer cannot reach other processes (so e.g. runworker is pointless)."""
         return "inmemory" in type(self.channel_layer).__module__

@@ -309,6 +309,8 @@ class ViewConsumer:
     """
 
     handler_class = AsgiHandler
+    # The handler sends Django's request_started/finished itself (the worker need not).
+    sends_request_signals = True
     send_retry_time = 10.0
     send_retry_pauses = (0.005, 0.1)
 

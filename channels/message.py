@@ -9,6 +9,7 @@ import time
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from typing import TYPE_CHECKING, Any, Protocol
 
+from channels.layers.base import ChannelFull
 from channels.signals import consumer_finished, consumer_started
 
 if TYPE_CHECKING:
@@ -130,12 +131,13 @@ class PendingMessageStore:
 
     def _send_with_retry(self, sender: _Sender, message: dict[str, Any]) -> None:
         deadline = time.monotonic() + self.retry_time
-        layer = sender.channel_layer  # type: ignore[attr-defined]
+        # Any sender with a send() may queue here; the ones with a layer name its ChannelFull.
+        full_error = getattr(getattr(sender, "channel_layer", None), "ChannelFull", ChannelFull)
         while True:
             try:
                 sender.send(message, immediately=True)
                 return
-            except layer.ChannelFull:
+            except full_error:
                 if time.monotonic() >= deadline:
                     raise
                 # No event tells us the receiver drained; a short pause is the only option.

@@ -230,24 +230,35 @@ def channel_and_http_session(func: Consumer) -> Consumer:
 # Ordering
 # --------------------------------------------------------------------------------------------
 
+#: How far ahead of the socket's next expected message a message may be and still wait for
+#: its turn (setting ``CHANNELS_ORDERING_MAX_WAITING``); beyond it the socket is closed.
+DEFAULT_MAX_WAITING = 100
 
-def wait_channel_name(reply_channel: str) -> str:
-    """The per-socket channel where its out-of-order messages wait.
 
-    A single-reader (``?``) name keeps all of one socket's parked messages on one shard.
+def _max_waiting() -> int:
+    return int(getattr(settings, "CHANNELS_ORDERING_MAX_WAITING", DEFAULT_MAX_WAITING))
+
+
+def wait_channel_name(reply_channel: str, order: int | None = None) -> str:
+    """The channel where a socket's early message waits: one per order for strict ordering
+    (so releasing the next message is one receive, whatever else waits), one per socket for
+    slight ordering (everything waits for the same connect).
+
+    Single-reader (``?``) names keep a socket's waiting messages on one shard.
     """
     base, _, local = reply_channel.replace("?", "!").partition("!")
-    name = f"__wait__.{base}?{local or '_'}"
+    stem = "__wait__." if order is None else f"__wait__.{order}."
+    name = f"{stem}{base}?{local or '_'}"
     if len(name) > 100:
-        name = "__wait__.h?" + hashlib.sha1(reply_channel.encode("utf-8")).hexdigest()
+        name = f"{stem}h?" + hashlib.sha1(reply_channel.encode("utf-8")).hexdigest()
     return name
 
 
 def _message_order(message: Message) -> int:
     order = message.get("order")
-    if isinstance(order, bool) or not isinstance(order, int):
-        if isinstance(order, str) and order.isdigit():
-            return int(order)
+    if isinstance(order, str) and order.isdigit():
+        return int(order)
+    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise ValueError(
             f"enforce_ordering needs a message with an integer 'order' key; the message on "
             f"{message.channel.name!r} has order={order!r}"
@@ -263,67 +274,45 @@ def _close_socket(message: Message, code: int) -> None:
             logger.exception("could not close socket %s", message.reply_channel.name)
 
 
-class _Release:
-    """A parked message on its way back to the channel it came from.
+def _release(message: Message, content: dict[str, Any]) -> None:
+    """Send a waiting message back to the channel it came from.
 
-    It goes through the consumer's pending sends, so it leaves only after the replies of the
-    message that released it (a released message cannot answer before its predecessor). It
-    never raises: if the channel stays full, the socket is closed rather than left waiting
+    Never raises: if that channel stays full, the socket is closed rather than left waiting
     for a message that will never come.
     """
-
-    retry_time = 2.0
-    retry_interval = 0.05
-
-    def __init__(self, message: Message, channel_name: str) -> None:
-        self.message = message
-        self.channel_name = channel_name
-        self.channel_layer = message.channel_layer
-
-    def send(self, content: dict[str, Any], immediately: bool = False) -> None:
-        deadline = time.monotonic() + self.retry_time
-        while True:
-            try:
-                self.channel_layer.send(self.channel_name, content)
-                return
-            except self.channel_layer.ChannelFull:
-                if time.monotonic() >= deadline:
-                    break
-                # No event says a worker drained the channel; a short pause is all there is.
-                time.sleep(self.retry_interval)
-        logger.error(
-            "channel %s stayed full; could not release the waiting message %s of socket %s; "
-            "closing the socket", self.channel_name, content.get("order"),
-            self.message.reply_channel,
-        )
-        _close_socket(self.message, ORDERING_OVERFLOW_CLOSE_CODE)
-
-    def __str__(self) -> str:
-        return self.channel_name
-
-
-def _release(message: Message, content: dict[str, Any], buffered: bool = True) -> None:
     content = dict(content)
-    original_channel = content.pop("original_channel", None) or message.channel.name
-    release = _Release(message, original_channel)
-    if buffered and pending_message_store.active:
-        pending_message_store.append(release, content)
-    else:
-        release.send(content)
-
-
-def _drain_wait_channel(message: Message) -> list[dict[str, Any]]:
-    wait_channel = wait_channel_name(message.reply_channel.name)
-    parked = []
+    channel = content.pop("original_channel", None) or message.channel.name
+    layer = message.channel_layer
+    deadline = time.monotonic() + 2.0
     while True:
-        channel, content = message.channel_layer.receive([wait_channel], block=False)
+        try:
+            layer.send(channel, content)
+            return
+        except layer.ChannelFull:
+            if time.monotonic() >= deadline:
+                break
+            # No event says a worker drained the channel; a short pause is all there is.
+            time.sleep(0.05)
+    logger.error("channel %s stayed full; could not release message %s of socket %s; closing it",
+                 channel, content.get("order"), message.reply_channel)
+    _close_socket(message, ORDERING_OVERFLOW_CLOSE_CODE)
+
+
+def _take_waiting(message: Message, wait_channels: list[str]) -> list[dict[str, Any]]:
+    """Every message waiting on these channels (non-blocking)."""
+    taken = []
+    while True:
+        channel, content = message.channel_layer.receive(wait_channels, block=False)
         if channel is None:
-            return parked
-        parked.append(content)
+            return taken
+        taken.append(content)
 
 
-def _park(message: Message, wait_channel: str, content: dict[str, Any]) -> bool:
-    """Put a message on the socket's wait channel; False when the wait channel is full."""
+def _park(message: Message, order: int, slight: bool) -> bool:
+    """Put a message on its wait channel; False when the wait channel is full."""
+    content = dict(message.content)
+    content["original_channel"] = message.channel.name
+    wait_channel = wait_channel_name(message.reply_channel.name, None if slight else order)
     try:
         message.channel_layer.send(wait_channel, content)
     except message.channel_layer.ChannelFull:
@@ -331,47 +320,76 @@ def _park(message: Message, wait_channel: str, content: dict[str, Any]) -> bool:
     return True
 
 
-def _abandon_ordering(message: Message) -> None:
-    """The socket's wait buffer overflowed: close it and stop holding its messages back.
+def _stored_state(reply_channel: str) -> tuple[int, bool]:
+    """The socket's next order and abandoned flag as stored now (not as this worker read them
+    when its message started)."""
+    stored = session_for_reply_channel(reply_channel)
+    return stored.get(NEXT_ORDER_KEY, 0), bool(stored.get(ORDERING_ABANDONED_KEY))
+
+
+def _release_due(message: Message, slight: bool, next_order: int, abandoned: bool) -> None:
+    reply_channel = message.reply_channel.name
+    if abandoned:
+        channels = [wait_channel_name(reply_channel)] + [
+            wait_channel_name(reply_channel, order)
+            for order in range(next_order, next_order + _max_waiting() + 1)
+        ]
+    elif slight:
+        channels = [wait_channel_name(reply_channel)] if next_order >= 1 else []
+    else:
+        channels = [wait_channel_name(reply_channel, next_order)]
+    if channels:
+        for content in _take_waiting(message, channels):
+            _release(message, content)
+
+
+def _abandon_ordering(message: Message, order: int) -> None:
+    """Too many early messages: close the socket and stop holding its messages back.
 
     Holding on would strand every later message (the original raised ChannelFull and the socket
-    hung). Closing tells the client; letting the rest through lets ``websocket.disconnect`` run
-    its clean-up (leaving groups) instead of waiting forever behind the lost message.
+    hung). Closing tells the client; letting ``websocket.disconnect`` through lets it clean up
+    (leave groups) instead of waiting forever behind a message that may never come.
     """
     logger.warning(
-        "too many out-of-order messages waiting for socket %s (wait channel full); closing it "
-        "with code %s", message.reply_channel.name, ORDERING_OVERFLOW_CLOSE_CODE,
+        "message %s of socket %s is too far ahead of its turn (more than %s waiting); closing "
+        "the socket with code %s", order, message.reply_channel.name, _max_waiting(),
+        ORDERING_OVERFLOW_CLOSE_CODE,
     )
     session = message.channel_session
     session[ORDERING_ABANDONED_KEY] = True
     session.save()
     session.modified = False
     _close_socket(message, ORDERING_OVERFLOW_CLOSE_CODE)
-    for content in _drain_wait_channel(message):
-        _release(message, content)
+    _release_due(message, False, session.get(NEXT_ORDER_KEY, 0), True)
 
 
-def _release_runnable(message: Message, slight: bool, buffered: bool = True) -> None:
-    """Send back the parked messages that may run now; keep the others parked.
+class _Advance:
+    """Moves a socket's order past a message that ran, then releases the message now due.
 
-    Strict: only the one whose turn it is (its own run releases the next), so nothing bounces
-    between the wait channel and the worker. Slight: everything, once connect has run.
+    Queued as the last pending send of the consumer, so it happens after the message's own
+    replies went out: the next message cannot answer before this one.
     """
-    parked = _drain_wait_channel(message)
-    if not parked:
-        return
-    stored = session_for_reply_channel(message.reply_channel.name)
-    next_order = stored.get(NEXT_ORDER_KEY, 0)
-    abandoned = stored.get(ORDERING_ABANDONED_KEY, False)
-    wait_channel = wait_channel_name(message.reply_channel.name)
-    for content in parked:
-        order = content.get("order")
-        runnable = abandoned or (next_order >= 1 if slight else order == next_order)
-        if runnable:
-            _release(message, content, buffered)
-        elif not _park(message, wait_channel, content):
-            _abandon_ordering(message)
-            return
+
+    def __init__(self, message: Message, order: int, slight: bool) -> None:
+        self.message = message
+        self.order = order
+        self.slight = slight
+        self.channel_layer = message.channel_layer
+
+    def send(self, content: dict[str, Any], immediately: bool = False) -> None:
+        session = self.message.channel_session
+        if self.slight:
+            next_order = max(session.get(NEXT_ORDER_KEY, 0), 1)
+        else:
+            next_order = max(session.get(NEXT_ORDER_KEY, 0), self.order + 1)
+        session[NEXT_ORDER_KEY] = next_order
+        # Saved before looking for waiting messages: one that parks after our look sees it.
+        session.save()
+        session.modified = False
+        _release_due(self.message, self.slight, next_order, False)
+
+    def __str__(self) -> str:
+        return f"order of {self.message.reply_channel}"
 
 
 def enforce_ordering(func: Consumer | None = None, slight: bool = False) -> Any:
@@ -380,13 +398,14 @@ def enforce_ordering(func: Consumer | None = None, slight: bool = False) -> Any:
     Strict (default): message N runs only after N-1 finished. ``slight=True``: connect (order 0)
     runs before anything else of the socket; the rest run as they come.
 
-    A message that is early waits on the socket's own wait channel (it does not go round the
-    worker's channel again, which is what made the original spin into its retry limit); the
-    message whose run makes it due sends it back after its own replies. Bounds: the wait
-    channel's capacity (``channel_capacity`` pattern ``__wait__.*``) and the layer's expiry.
-    When that buffer is full the socket is closed with 1013 and the rest of its messages are
-    let through unordered, so disconnect still cleans up. A message whose order already ran
-    is a duplicate and is dropped with a warning.
+    An early message waits on a wait channel of its own socket (it does not go round the
+    worker's channel again, which is what made the original spin into its retry limit). When a
+    message has run and its replies are out, the order advances and the one message now due
+    goes back to its channel: one receive, nothing re-queued. Bounds: a message more than
+    ``CHANNELS_ORDERING_MAX_WAITING`` (100) ahead of its turn, or a full wait channel, closes
+    the socket with 1013, after which only its ``websocket.disconnect`` still runs (so clean-up
+    happens); waiting messages expire with the layer's ``expiry``. A message whose order
+    already ran is a duplicate and is dropped with a warning.
     """
 
     def decorator(consumer: Consumer) -> Consumer:
@@ -403,42 +422,24 @@ def enforce_ordering(func: Consumer | None = None, slight: bool = False) -> Any:
                             message.reply_channel.name)
                 return None
             next_order = session.get(NEXT_ORDER_KEY, 0)
-            runnable = (order == 0 or next_order >= 1) if slight else order == next_order
-            if runnable:
-                succeeded = False
-                try:
-                    result = consumer(*args, **kwargs)
-                    succeeded = True
-                    return result
-                finally:
-                    # A failed message still takes its turn, or the socket would stall on it.
-                    # Saved before anything is released, so a released message finds its turn.
-                    if slight:
-                        session[NEXT_ORDER_KEY] = max(session.get(NEXT_ORDER_KEY, 0), 1)
-                    else:
-                        session[NEXT_ORDER_KEY] = order + 1
-                    session.save()
-                    session.modified = False
-                    # After a failure the worker drops the pending sends, so release at once.
-                    _release_runnable(message, slight, buffered=succeeded)
+            if (order == 0 or next_order >= 1) if slight else order == next_order:
+                return _run_in_turn(consumer, args, kwargs, message, order, slight)
             if not slight and order < next_order:
                 logger.warning(
                     "dropping message %s of socket %s: order %s already ran (duplicate?)",
                     message.channel.name, message.reply_channel.name, order,
                 )
                 return None
-            wait_channel = wait_channel_name(message.reply_channel.name)
-            content = dict(message.content)
-            content["original_channel"] = message.channel.name
-            if not _park(message, wait_channel, content):
-                _abandon_ordering(message)
+            if (not slight and order - next_order > _max_waiting()) or not _park(
+                    message, order, slight):
+                _abandon_ordering(message, order)
                 return None
             # The message it waits for may have finished between our read of the session and
-            # the park; that run released only what was parked then, so look again.
-            stored = session_for_reply_channel(message.reply_channel.name)
-            stored_next = stored.get(NEXT_ORDER_KEY, 0)
-            if (stored_next >= 1) if slight else (stored_next == order):
-                _release_runnable(message, slight)
+            # the park; that run looked for waiting messages before ours arrived, so look again.
+            stored_next, abandoned = _stored_state(message.reply_channel.name)
+            due = (stored_next >= 1) if slight else (stored_next == order)
+            if due or abandoned:
+                _release_due(message, slight, stored_next, abandoned)
             return None
 
         return inner
@@ -446,3 +447,20 @@ def enforce_ordering(func: Consumer | None = None, slight: bool = False) -> Any:
     if func is not None:
         return decorator(func)
     return decorator
+
+
+def _run_in_turn(consumer: Consumer, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 message: Message, order: int, slight: bool) -> Any:
+    try:
+        result = consumer(*args, **kwargs)
+    except BaseException:
+        # A failed message still takes its turn, or the socket would stall on it; the worker
+        # drops its pending sends, so advance right now.
+        _Advance(message, order, slight).send({})
+        raise
+    advance = _Advance(message, order, slight)
+    if pending_message_store.active:
+        pending_message_store.append(advance, {})
+    else:
+        advance.send({})
+    return result

@@ -47,8 +47,12 @@ class Worker:
         signal_handlers: bool = True,
         only_channels: Iterable[str] | None = None,
         exclude_channels: Iterable[str] | None = None,
+        batch_size: int = 1,
     ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.channel_layer = channel_layer
+        self.batch_size = batch_size
         self.callback = callback
         self.message_retries = message_retries
         self.signal_handlers = signal_handlers
@@ -122,7 +126,7 @@ class Worker:
         while not self.termed:
             self.in_job = False
             try:
-                channel, content = self.channel_layer.receive(channels, block=True)
+                batch = self._receive(channels)
             except Exception:
                 logger.exception("Receiving from the channel layer failed; retrying in %.1fs",
                                  error_pause)
@@ -130,12 +134,34 @@ class Worker:
                 error_pause = min(error_pause * 2, self.receive_error_backoff[1])
                 continue
             error_pause = self.receive_error_backoff[0]
-            if channel is None:
-                continue
-            self.in_job = True
-            self.handle(channel, content)
+            for index, (channel, content) in enumerate(batch):
+                if self.termed:
+                    self._give_back(batch[index:])
+                    break
+                self.in_job = True
+                self.handle(channel, content)
         self.in_job = False
         logger.info("Worker stopped after %d messages", self.messages_handled)
+
+    def _receive(self, channels: list[str]) -> list[tuple[str, dict[str, Any]]]:
+        """One blocking receive (bounded by the layer): a batch when ``batch_size`` > 1.
+
+        A batch saves a layer round trip per message when messages queue up; it is only worth
+        it with few workers per channel, since a batch is handled by this worker alone.
+        """
+        if self.batch_size > 1:
+            return self.channel_layer.receive_batch(channels, self.batch_size, block=True)
+        channel, content = self.channel_layer.receive(channels, block=True)
+        return [] if channel is None else [(channel, content)]
+
+    def _give_back(self, unhandled: list[tuple[str, dict[str, Any]]]) -> None:
+        """Stopping mid-batch: the messages not started go back to their channels for others."""
+        for channel, content in unhandled:
+            try:
+                self.channel_layer.send(channel, content)
+            except Exception:
+                logger.exception("Could not give back an unhandled message on %s; dropped it",
+                                 channel)
 
     # -- one message --------------------------------------------------------------------------
 
@@ -166,7 +192,11 @@ class Worker:
     def _run_consumer(self, consumer: Callable[..., Any], kwargs: dict[str, Any],
                       message: Message) -> None:
         # request_started/finished make Django manage DB connections exactly as for a request.
-        self._send_signal(request_started, environ={})
+        # Consumers that run Django's handler (ViewConsumer) send them themselves; twice would
+        # only repeat the connection checks.
+        request_signals = not getattr(consumer, "sends_request_signals", False)
+        if request_signals:
+            self._send_signal(request_started, environ={})
         try:
             self._send_signal(consumer_started, environ={})
             consumer(message, **kwargs)
@@ -191,7 +221,8 @@ class Worker:
         finally:
             # Flushes the sends the consumer queued (unless discarded above); never raises.
             self._send_signal(consumer_finished)
-            self._send_signal(request_finished)
+            if request_signals:
+                self._send_signal(request_finished)
 
     def _send_signal(self, django_signal: Any, **kwargs: Any) -> None:
         """A failing receiver is logged; it must not take the worker loop down with it."""

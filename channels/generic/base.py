@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from channels.auth import channel_session_user
+from channels.auth import channel_session_user, http_session_user
 from channels.message import Message
 from channels.routing import RouteClass, route_class
-from channels.sessions import channel_session
+from channels.sessions import channel_and_http_session, channel_session
 
 
 class BaseConsumer:
@@ -22,6 +22,10 @@ class BaseConsumer:
     # Wrap handlers in these decorators (the names of Channels 1.1, hence no ``use_`` prefix).
     channel_session: bool = False
     channel_session_user: bool = False
+    # ``message.user`` from the browser's session cookie on each message (HTTP-style channels);
+    # the WebSocket consumer reinterprets these, as only its handshake carries cookies.
+    http_user: bool = False
+    http_user_and_session: bool = False
 
     def __init__(self, message: Message, **kwargs: Any) -> None:
         self.message = message
@@ -54,6 +58,14 @@ class BaseConsumer:
                 f"{message.channel.name!r} (method_mapping has {sorted(self.method_mapping)})"
             ) from None
         handler = getattr(self, method_name)
+        handler = self.apply_session_decorators(handler)
+        if self.http_user_and_session:
+            return http_session_user(channel_and_http_session(handler))
+        if self.http_user:
+            return http_session_user(handler)
+        return handler
+
+    def apply_session_decorators(self, handler: Callable[..., Any]) -> Callable[..., Any]:
         if self.channel_session_user:
             return channel_session_user(handler)
         if self.channel_session:

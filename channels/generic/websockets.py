@@ -14,7 +14,7 @@ from channels.channel import Channel, Group
 from channels.exceptions import SendNotAvailableOnDemultiplexer
 from channels.generic.base import BaseConsumer
 from channels.message import Message
-from channels.sessions import enforce_ordering
+from channels.sessions import channel_and_http_session, enforce_ordering
 
 
 class WebsocketConsumer(BaseConsumer):
@@ -38,11 +38,20 @@ class WebsocketConsumer(BaseConsumer):
     groups: list[str] | None = None
 
     def get_handler(self, message: Message, **kwargs: Any) -> Callable[..., Any]:
+        try:
+            method_name = self.method_mapping[message.channel.name]
+        except KeyError:
+            raise ValueError(
+                f"{type(self).__name__} has no method mapped for channel "
+                f"{message.channel.name!r}"
+            ) from None
         if self.http_user or self.http_user_and_session:
             # The user travels from the HTTP session into the channel session on connect and
             # is read from there afterwards, when no cookies come with the messages.
             self.channel_session_user = True
-        handler = super().get_handler(message, **kwargs)
+        handler = self.apply_session_decorators(getattr(self, method_name))
+        if self.http_user_and_session and message.channel.name != "websocket.connect":
+            handler = channel_and_http_session(handler)
         if message.channel.name == "websocket.connect":
             if self.http_user_and_session:
                 handler = channel_and_http_session_user_from_http(handler)

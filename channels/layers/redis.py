@@ -18,8 +18,7 @@ import time
 import weakref
 import zlib
 from collections import deque
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +48,10 @@ from channels.layers.base import (
 #: Per-channel statistics counters live this long after the channel's last send.
 CHANNEL_STATISTICS_EXPIRY = 3600
 
+#: After a shard fails, receives skip it this long (while other shards answer), so one shard
+#: that is down neither stops the others' messages nor makes a receive loop spin on errors.
+SHARD_RETRY_INTERVAL = 1.0
+
 _SCRIPTS = {
     "push": redis_scripts.PUSH,
     "group_send": redis_scripts.GROUP_SEND,
@@ -60,6 +63,30 @@ _SCRIPTS = {
 
 class RedisLayerUnavailable(LayerUnavailable, redis.exceptions.ConnectionError):
     """A Redis shard could not be reached; nothing was written by the failed call."""
+
+
+class _Guard:
+    """Turns redis-py's connection errors into :class:`RedisLayerUnavailable` naming the shard.
+
+    A plain class rather than ``@contextmanager``: it wraps every command, and a generator
+    based context manager costs several times more per use.
+    """
+
+    __slots__ = ("layer", "shard")
+
+    def __init__(self, layer: RedisChannelLayer, shard: int) -> None:
+        self.layer = layer
+        self.shard = shard
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, traceback: Any) -> None:
+        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)) \
+                and not isinstance(exc, RedisLayerUnavailable):
+            raise RedisLayerUnavailable(
+                f"Redis shard {self.layer._shard_label(self.shard)} is unavailable: {exc}"
+            ) from exc
 
 
 @dataclass
@@ -120,6 +147,10 @@ class RedisChannelLayer(BaseChannelLayer):
         self._stash: dict[str, deque[bytes]] = {}
         self._inflight: dict[tuple, concurrent.futures.Future] = {}
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._down_until: dict[int, float] = {}
+        self._native_pop = True
+        self._routes: dict[str, tuple[int, str, str, str, int]] = {}
+        self._receive_plans: dict[tuple, tuple[list[str], dict[int, list[str]]]] = {}
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncState] = (
             weakref.WeakKeyDictionary()
         )
@@ -258,21 +289,38 @@ class RedisChannelLayer(BaseChannelLayer):
 
     # -- plans: what to run where (shared by the sync and async paths) -------------------------
 
+    def _route(self, channel: str) -> tuple[int, str, str, str, int]:
+        """Shard, queue key, counts key, statistics key and capacity of a (valid) channel.
+
+        Cached: a busy process sends to the same few channels over and over, and working these
+        out each time costs as much as a third of the send's own Python time.
+        """
+        route = self._routes.get(channel)
+        if route is None:
+            validate_channel_name(channel)
+            if len(self._routes) >= 10_000:
+                self._routes.clear()
+            route = self._routes[channel] = (
+                self._shard_of(channel), self._queue_key(channel), self._counts_key(channel),
+                self._stats_key(channel), self.get_capacity(channel))
+        return route
+
     def _push_plan(self, messages: list[tuple[str, bytes]], now_ms: int) -> tuple[list, list]:
         keys: list[str] = [self._global_stats_key]
         args: list[Any] = [now_ms, self._ttl(), self.process_capacity, CHANNEL_STATISTICS_EXPIRY]
         for channel, entry in messages:
-            keys += [self._queue_key(channel), self._counts_key(channel), self._stats_key(channel)]
-            args += [channel, self.get_capacity(channel), entry]
+            _, queue, counts, stats, capacity = self._route(channel)
+            keys += [queue, counts, stats]
+            args += [channel, capacity, entry]
         return keys, args
 
     def _send_plan(self, channel: str, message: dict) -> tuple[int, list, list]:
-        validate_channel_name(channel)
+        shard = self._route(channel)[0]
         payload = self._encode(message)
         now_ms = int(time.time() * 1000)
         entry = self._entry(self._deadline_ms(now_ms), channel, payload)
         keys, args = self._push_plan([(channel, entry)], now_ms)
-        return self._shard_of(channel), keys, args
+        return shard, keys, args
 
     def _pop_plan(self, queues: list[str], limit: int) -> tuple[list, list]:
         order = list(queues)
@@ -281,11 +329,50 @@ class RedisChannelLayer(BaseChannelLayer):
         args = [limit, int(time.time() * 1000), *(self._counts_key(q) for q in order)]
         return keys, args
 
-    def _by_shard(self, queues: list[str]) -> dict[int, list[str]]:
-        shards: dict[int, list[str]] = {}
-        for queue in dict.fromkeys(queues):
-            shards.setdefault(self._shard_of(queue), []).append(queue)
-        return shards
+    def _shuffled_keys(self, queues: list[str]) -> list[str]:
+        keys = [self._queue_key(q) for q in queues]
+        random.shuffle(keys)  # fairness: a busy channel must not starve a quiet one
+        return keys
+
+    def _native_pop_for(self, queues: list[str]) -> bool:
+        # LMPOP (Redis 7) pops like the Lua script, one native command cheaper; process queues
+        # still need the script, which keeps their per-socket counts in step atomically.
+        return self._native_pop and not any(is_process_channel(q) for q in queues)
+
+    def _native_unsupported(self, exc: redis.exceptions.ResponseError) -> None:
+        if "unknown command" not in str(exc).lower():
+            raise exc
+        logger.info("Redis lacks LMPOP/BLMPOP (before 7.0): receiving through Lua only")
+        self._native_pop = False
+
+    def _uncount_plan(self, entries: list[bytes]) -> tuple[list, list] | None:
+        """Counts to decrement for process-queue entries taken by a plain blocking pop."""
+        keys: list[str] = []
+        channels: list[str] = []
+        for entry in entries:
+            channel = entry[15:15 + entry[14]].decode("ascii")
+            if is_process_channel(channel):
+                keys.append(self._counts_key(channel))
+                channels.append(channel)
+        return (keys, channels) if keys else None
+
+    def _receive_plan(self, channels: Any) -> tuple[list[str], dict[int, list[str]]]:
+        """Checked queue names of a receive, grouped by shard (cached per channel list)."""
+        cache_key = None
+        if isinstance(channels, (list, tuple)) and all(isinstance(c, str) for c in channels):
+            cache_key = tuple(channels)
+        plan = self._receive_plans.get(cache_key) if cache_key is not None else None
+        if plan is None:
+            queues = validate_channel_names(channels)
+            shards: dict[int, list[str]] = {}
+            for queue in dict.fromkeys(queues):
+                shards.setdefault(self._shard_of(queue), []).append(queue)
+            plan = (queues, shards)
+            if cache_key is not None:
+                if len(self._receive_plans) >= 1000:
+                    self._receive_plans.clear()
+                self._receive_plans[cache_key] = plan
+        return plan
 
     def _decode_all(self, entries: list[bytes]) -> list[tuple[str, dict]]:
         decoded = (self._decode_entry(entry) for entry in entries)
@@ -345,16 +432,27 @@ class RedisChannelLayer(BaseChannelLayer):
 
     # -- error translation ------------------------------------------------------------------
 
-    @contextmanager
-    def _guard(self, shard: int) -> Iterator[None]:
-        try:
-            yield
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            if isinstance(exc, RedisLayerUnavailable):
-                raise
-            raise RedisLayerUnavailable(
-                f"Redis shard {self._shard_label(shard)} is unavailable: {exc}"
-            ) from exc
+    def _guard(self, shard: int) -> _Guard:
+        return _Guard(self, shard)
+
+    def _usable(self, by_shard: dict[int, list[str]]) -> dict[int, list[str]]:
+        """The receive's shards minus those that failed lately (all of them if all did)."""
+        if not self._down_until:
+            return by_shard
+        now = time.monotonic()
+        usable = {shard: queues for shard, queues in by_shard.items()
+                  if self._down_until.get(shard, 0) <= now}
+        return usable or by_shard
+
+    def _mark_down(self, shard: int, exc: BaseException) -> None:
+        logger.warning("Redis shard %s unavailable, receiving from the others: %s",
+                       self._shard_label(shard), exc)
+        self._down_until[shard] = time.monotonic() + SHARD_RETRY_INTERVAL
+
+    @staticmethod
+    def _raise_if_all_failed(errors: list[BaseException], attempted: int) -> None:
+        if errors and len(errors) == attempted:
+            raise errors[0]
 
     # -- synchronous API ------------------------------------------------------------------
 
@@ -371,59 +469,85 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def receive_batch(self, channels: list[str], limit: int,
                       block: bool = False) -> list[tuple[str, dict]]:
-        queues = validate_channel_names(channels)
+        queues, by_shard = self._receive_plan(channels)
         _check_limit(limit)
         deadline = time.monotonic() + self.blocking_timeout
-        by_shard = self._by_shard(queues)
         while True:
             received = self._take_stash(queues, limit)
             if received:
                 return received
-            received = self._pop_sync(by_shard, limit)
+            usable = self._usable(by_shard)
+            received = self._pop_sync(usable, limit)
             remaining = deadline - time.monotonic()
             if received or not block or remaining <= 0:
                 return received
-            if len(by_shard) == 1:
-                [(shard, shard_queues)] = by_shard.items()
-                entry = self._blpop_sync(shard, shard_queues, remaining)
-                if entry is not None:
-                    received = self._decode_all([entry])
-                    if received and limit > 1:
-                        received += self._pop_sync(by_shard, limit - 1)
-                    if received:
-                        return received
+            if len(usable) == 1:
+                [(shard, shard_queues)] = usable.items()
+                received = self._decode_all(
+                    self._block_pop_sync(shard, shard_queues, limit, remaining))
+                if received:
+                    return received
             else:
-                self._wait_any_shard_sync(by_shard, remaining)
+                self._wait_any_shard_sync(usable, remaining)
 
     def _pop_sync(self, by_shard: dict[int, list[str]], limit: int) -> list[tuple[str, dict]]:
         received: list[tuple[str, dict]] = []
+        errors: list[BaseException] = []
         shards = list(by_shard)
         random.shuffle(shards)
         for shard in shards:
-            keys, args = self._pop_plan(by_shard[shard], limit - len(received))
-            with self._guard(shard):
-                entries = self._scripts["pop"](keys, args, client=self._clients[shard])
-            received += self._decode_all(entries)
+            try:
+                received += self._pop_shard_sync(shard, by_shard[shard], limit - len(received))
+            except RedisLayerUnavailable as exc:
+                errors.append(exc)
+                self._mark_down(shard, exc)
+                continue
             if len(received) >= limit:
                 break
+        self._raise_if_all_failed(errors, len(shards))
         return received
 
-    def _blpop_sync(self, shard: int, queues: list[str], timeout: float) -> bytes | None:
-        keys = [self._queue_key(q) for q in queues]
-        random.shuffle(keys)
+    def _pop_shard_sync(self, shard: int, queues: list[str],
+                        limit: int) -> list[tuple[str, dict]]:
+        client = self._clients[shard]
         with self._guard(shard):
-            popped = self._clients[shard].blpop(keys, timeout=max(timeout, 0.01))
-            if popped is None:
-                return None
-            entry = popped[1]
-            self._uncount_sync(shard, entry)
-        return entry
+            if self._native_pop_for(queues):
+                keys = self._shuffled_keys(queues)
+                try:
+                    while True:
+                        popped = client.lmpop(len(keys), *keys, direction="LEFT", count=limit)
+                        if popped is None:
+                            return []
+                        received = self._decode_all(popped[1])
+                        if received:  # else all were expired: look behind them
+                            return received
+                except redis.exceptions.ResponseError as exc:
+                    self._native_unsupported(exc)
+            keys, args = self._pop_plan(queues, limit)
+            return self._decode_all(self._scripts["pop"](keys, args, client=client))
 
-    def _uncount_sync(self, shard: int, entry: bytes) -> None:
-        channel = entry[15:15 + entry[14]].decode("ascii")
-        if is_process_channel(channel):
-            self._scripts["uncount"]([self._counts_key(channel)], [channel],
-                                     client=self._clients[shard])
+    def _block_pop_sync(self, shard: int, queues: list[str], limit: int,
+                        timeout: float) -> list[bytes]:
+        """Wait on a shard's queues for up to ``limit`` entries (live or not)."""
+        client = self._clients[shard]
+        keys = self._shuffled_keys(queues)
+        timeout = max(timeout, 0.01)
+        with self._guard(shard):
+            entries: list[bytes] = []
+            if self._native_pop:
+                try:
+                    popped = client.blmpop(timeout, len(keys), *keys, direction="LEFT",
+                                           count=limit)
+                    entries = popped[1] if popped else []
+                except redis.exceptions.ResponseError as exc:
+                    self._native_unsupported(exc)
+            if not self._native_pop:
+                popped = client.blpop(keys, timeout=timeout)
+                entries = [popped[1]] if popped else []
+            uncount = self._uncount_plan(entries)
+            if uncount is not None:
+                self._scripts["uncount"](*uncount, client=client)
+        return entries
 
     def _wait_any_shard_sync(self, by_shard: dict[int, list[str]], remaining: float) -> None:
         """Block on every shard at once (channels_redis#50: no shard may stall another).
@@ -435,23 +559,28 @@ class RedisChannelLayer(BaseChannelLayer):
         with self._lock:
             if self._executor is None:
                 self._executor = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=4 * self.ring_size, thread_name_prefix="channels-redis-blpop")
+                    max_workers=4 * self.ring_size, thread_name_prefix="channels-redis-pop")
             for shard, queues in by_shard.items():
                 key = (shard, tuple(sorted(queues)))
                 future = self._inflight.get(key)
                 if future is None:
-                    future = self._executor.submit(self._blpop_into_stash, key, shard, queues)
+                    future = self._executor.submit(self._pop_into_stash, key, shard, queues)
                     self._inflight[key] = future
                 futures.append(future)
         done, _ = concurrent.futures.wait(futures, timeout=remaining,
                                           return_when=concurrent.futures.FIRST_COMPLETED)
+        shards = list(by_shard)
+        errors = [future.exception() for future in done if future.exception() is not None]
         for future in done:
-            future.result()  # re-raise RedisLayerUnavailable to the caller
+            if future.exception() is not None:
+                self._mark_down(shards[futures.index(future)], future.exception())
+        self._raise_if_all_failed(errors, len(futures))
 
-    def _blpop_into_stash(self, key: tuple, shard: int, queues: list[str]) -> None:
+    def _pop_into_stash(self, key: tuple, shard: int, queues: list[str]) -> None:
         try:
-            entry = self._blpop_sync(shard, queues, self.blocking_timeout)
-            if entry is not None:
+            # One entry at a time: whatever this pop takes waits in this process, so leave the
+            # rest in Redis for other readers.
+            for entry in self._block_pop_sync(shard, queues, 1, self.blocking_timeout):
                 self._stash_entry(entry)
         finally:
             with self._lock:
@@ -564,10 +693,13 @@ class RedisChannelLayer(BaseChannelLayer):
     def close(self) -> None:
         """Hand stashed entries back to Redis and release the synchronous connections."""
         with self._lock:
-            stash, self._stash = self._stash, {}
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            # Let in-flight blocking pops end (within blocking_timeout) so that whatever they
+            # take lands in the stash and goes back to Redis below, instead of being lost.
+            executor.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            stash, self._stash = self._stash, {}
         for entries in stash.values():
             for entry in reversed(entries):
                 channel = entry[15:15 + entry[14]].decode("ascii")
@@ -609,60 +741,89 @@ class RedisChannelLayer(BaseChannelLayer):
 
     async def receive_batch_async(self, channels: list[str],
                                   limit: int) -> list[tuple[str, dict]]:
-        queues = validate_channel_names(channels)
+        queues, by_shard = self._receive_plan(channels)
         _check_limit(limit)
         state = self._loop_state()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.blocking_timeout
-        by_shard = self._by_shard(queues)
         while True:
             received = self._take_stash(queues, limit)
             if received:
                 return received
-            received = await self._pop_async(state, by_shard, limit)
+            usable = self._usable(by_shard)
+            received = await self._pop_async(state, usable, limit)
             remaining = deadline - loop.time()
             if received or remaining <= 0:
                 return received
-            if len(by_shard) == 1:
-                [(shard, shard_queues)] = by_shard.items()
-                entry = await self._blpop_async(state, shard, shard_queues, remaining)
-                if entry is not None:
-                    received = self._decode_all([entry])
-                    if received and limit > 1:
-                        received += await self._pop_async(state, by_shard, limit - 1)
-                    if received:
-                        return received
+            if len(usable) == 1:
+                [(shard, shard_queues)] = usable.items()
+                received = self._decode_all(
+                    await self._block_pop_async(state, shard, shard_queues, limit, remaining))
+                if received:
+                    return received
             else:
-                await self._wait_any_shard_async(state, by_shard, remaining)
+                await self._wait_any_shard_async(state, usable, remaining)
 
     async def _pop_async(self, state: _AsyncState, by_shard: dict[int, list[str]],
                          limit: int) -> list[tuple[str, dict]]:
         received: list[tuple[str, dict]] = []
+        errors: list[BaseException] = []
         shards = list(by_shard)
         random.shuffle(shards)
         for shard in shards:
-            keys, args = self._pop_plan(by_shard[shard], limit - len(received))
-            with self._guard(shard):
-                entries = await state.scripts["pop"](keys, args, client=state.clients[shard])
-            received += self._decode_all(entries)
+            try:
+                received += await self._pop_shard_async(state, shard, by_shard[shard],
+                                                        limit - len(received))
+            except RedisLayerUnavailable as exc:
+                errors.append(exc)
+                self._mark_down(shard, exc)
+                continue
             if len(received) >= limit:
                 break
+        self._raise_if_all_failed(errors, len(shards))
         return received
 
-    async def _blpop_async(self, state: _AsyncState, shard: int, queues: list[str],
-                           timeout: float) -> bytes | None:
-        keys = [self._queue_key(q) for q in queues]
-        random.shuffle(keys)
+    async def _pop_shard_async(self, state: _AsyncState, shard: int, queues: list[str],
+                               limit: int) -> list[tuple[str, dict]]:
+        client = state.clients[shard]
         with self._guard(shard):
-            popped = await state.clients[shard].blpop(keys, timeout=max(timeout, 0.01))
-            if popped is None:
-                return None
-            entry = popped[1]
-            channel = entry[15:15 + entry[14]].decode("ascii")
-            if is_process_channel(channel):
-                await state.scripts["uncount"]([self._counts_key(channel)], [channel],
-                                               client=state.clients[shard])
-        return entry
+            if self._native_pop_for(queues):
+                keys = self._shuffled_keys(queues)
+                try:
+                    while True:
+                        popped = await client.lmpop(len(keys), *keys, direction="LEFT",
+                                                    count=limit)
+                        if popped is None:
+                            return []
+                        received = self._decode_all(popped[1])
+                        if received:
+                            return received
+                except redis.exceptions.ResponseError as exc:
+                    self._native_unsupported(exc)
+            keys, args = self._pop_plan(queues, limit)
+            return self._decode_all(await state.scripts["pop"](keys, args, client=client))
+
+    async def _block_pop_async(self, state: _AsyncState, shard: int, queues: list[str],
+                               limit: int, timeout: float) -> list[bytes]:
+        client = state.clients[shard]
+        keys = self._shuffled_keys(queues)
+        timeout = max(timeout, 0.01)
+        with self._guard(shard):
+            entries: list[bytes] = []
+            if self._native_pop:
+                try:
+                    popped = await client.blmpop(timeout, len(keys), *keys, direction="LEFT",
+                                                 count=limit)
+                    entries = popped[1] if popped else []
+                except redis.exceptions.ResponseError as exc:
+                    self._native_unsupported(exc)
+            if not self._native_pop:
+                popped = await client.blpop(keys, timeout=timeout)
+                entries = [popped[1]] if popped else []
+            uncount = self._uncount_plan(entries)
+            if uncount is not None:
+                await state.scripts["uncount"](*uncount, client=client)
+        return entries
 
     async def _wait_any_shard_async(self, state: _AsyncState, by_shard: dict[int, list[str]],
                                     remaining: float) -> None:
@@ -671,20 +832,26 @@ class RedisChannelLayer(BaseChannelLayer):
             key = (shard, tuple(sorted(queues)))
             task = state.inflight.get(key)
             if task is None:
-                task = asyncio.ensure_future(self._blpop_async_into_stash(state, key, shard,
-                                                                          queues))
+                task = asyncio.ensure_future(self._pop_async_into_stash(state, key, shard,
+                                                                        queues))
+                # A pop whose caller has gone may fail unobserved: mark its error as seen.
+                task.add_done_callback(lambda done: done.cancelled() or done.exception())
                 state.inflight[key] = task
             tasks.append(task)
         done, _ = await asyncio.wait(tasks, timeout=remaining,
                                      return_when=asyncio.FIRST_COMPLETED)
+        shards = list(by_shard)
+        errors = [task.exception() for task in done if task.exception() is not None]
         for task in done:
-            task.result()
+            if task.exception() is not None:
+                self._mark_down(shards[tasks.index(task)], task.exception())
+        self._raise_if_all_failed(errors, len(tasks))
 
-    async def _blpop_async_into_stash(self, state: _AsyncState, key: tuple, shard: int,
-                                      queues: list[str]) -> None:
+    async def _pop_async_into_stash(self, state: _AsyncState, key: tuple, shard: int,
+                                    queues: list[str]) -> None:
         try:
-            entry = await self._blpop_async(state, shard, queues, self.blocking_timeout)
-            if entry is not None:
+            for entry in await self._block_pop_async(state, shard, queues, 1,
+                                                     self.blocking_timeout):
                 self._stash_entry(entry)
         finally:
             state.inflight.pop(key, None)
@@ -754,8 +921,10 @@ class RedisChannelLayer(BaseChannelLayer):
         """Release the connections this event loop opened (call from that loop)."""
         state = self._async.pop(asyncio.get_running_loop(), None)
         if state is not None:
-            for task in list(state.inflight.values()):
-                task.cancel()
+            # Cancelling a blocking pop could drop an entry Redis already handed over: let the
+            # pops end (within blocking_timeout); what they take stays in the stash.
+            if state.inflight:
+                await asyncio.wait(list(state.inflight.values()))
             for client in state.clients:
                 await client.aclose()
 

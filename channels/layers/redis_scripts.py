@@ -40,6 +40,14 @@ local function trim(queue, counts, now)
   end
 end
 
+-- Statistics counters: a channel's hash lives stats_ttl seconds from its first count (one
+-- EXPIRE per window instead of one per send: sends are the hot path).
+local function count(stats, field, stats_ttl)
+  if redis.call('HINCRBY', stats, field, 1) == 1 and redis.call('TTL', stats) < 0 then
+    redis.call('EXPIRE', stats, stats_ttl)
+  end
+end
+
 local function is_full(queue, counts, channel, capacity, process_capacity)
   if counts then
     return tonumber(redis.call('HGET', counts, channel) or '0') >= capacity
@@ -51,22 +59,31 @@ end
 -- Queue one entry unless the channel is full. Returns 1 if queued, 0 if full.
 local function push(queue, counts, stats, channel, capacity, entry, now, ttl, process_capacity,
                     stats_ttl)
-  if is_full(queue, counts, channel, capacity, process_capacity) then
-    trim(queue, counts, now)
-    if is_full(queue, counts, channel, capacity, process_capacity) then
-      redis.call('HINCRBY', stats, 'channel_full_count', 1)
-      redis.call('EXPIRE', stats, stats_ttl)
-      return 0
+  local queued = false
+  if not counts then
+    -- Push first and undo when over: one command fewer on the common, not-full path.
+    if redis.call('RPUSH', queue, entry) <= capacity then
+      queued = true
+    else
+      redis.call('RPOP', queue)
     end
   end
-  redis.call('RPUSH', queue, entry)
+  if not queued then
+    if is_full(queue, counts, channel, capacity, process_capacity) then
+      trim(queue, counts, now)
+      if is_full(queue, counts, channel, capacity, process_capacity) then
+        count(stats, 'channel_full_count', stats_ttl)
+        return 0
+      end
+    end
+    redis.call('RPUSH', queue, entry)
+  end
   redis.call('EXPIRE', queue, ttl)
   if counts then
     redis.call('HINCRBY', counts, channel, 1)
     redis.call('EXPIRE', counts, ttl)
   end
-  redis.call('HINCRBY', stats, 'messages_count', 1)
-  redis.call('EXPIRE', stats, stats_ttl)
+  count(stats, 'messages_count', stats_ttl)
   return 1
 end
 """
@@ -192,11 +209,13 @@ end
 return out
 """
 
-# Count one entry of a process queue as gone after a plain BLPOP took it.
-# KEYS: counts hash. ARGV: full channel name.
+# Count entries of process queues as gone after a plain blocking pop took them.
+# KEYS: counts hash per entry. ARGV: full channel name per entry.
 UNCOUNT = r"""
-if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then
-  redis.call('HDEL', KEYS[1], ARGV[1])
+for i, counts in ipairs(KEYS) do
+  if redis.call('HINCRBY', counts, ARGV[i], -1) <= 0 then
+    redis.call('HDEL', counts, ARGV[i])
+  end
 end
-return 1
+return #KEYS
 """

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 from twisted.internet.interfaces import ISSLTransport
+from twisted.protocols.policies import ProtocolWrapper
 from twisted.web import http
 
+from channels.layers.base import LayerUnavailable
 from channels.server.proxy import forwarded_client
 from channels.server.server import (
     BODY_CHUNK_SIZE,
@@ -39,6 +41,7 @@ logger = logging.getLogger("channels.server.http")
 LINGER_SECONDS = 2.0
 
 _NO_BODY_STATUSES = {204, 304}
+LAYER_RETRY_SECONDS = 1.0
 #: Keep-alive idle timeout when request_timeout is switched off (Twisted's own default).
 IDLE_TIMEOUT_WITHOUT_LIMIT = 12 * 60 * 60
 
@@ -56,6 +59,26 @@ def _address(address: Any) -> list | None:
     if host is None or port is None:
         return None  # UNIX sockets and other non-IP transports (SPEC: client/server may be None)
     return [host, port]
+
+
+async def _retrying(call: Any, *args: Any) -> Any:
+    """``call(*args)``, retried briefly while the layer reports itself unreachable.
+
+    ``LayerUnavailable`` promises nothing was written, so a retry cannot duplicate the message.
+    The first call after an outage often fails on a pooled connection that died with it; a short
+    retry turns that into a normal answer, while a real outage still gets its 503 within
+    ``LAYER_RETRY_SECONDS``.
+    """
+    deadline = time.monotonic() + LAYER_RETRY_SECONDS
+    delay = 0.02
+    while True:
+        try:
+            return await call(*args)
+        except LayerUnavailable:
+            if time.monotonic() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay *= 2
 
 
 class WebRequest(http.Request):
@@ -147,8 +170,9 @@ class WebRequest(http.Request):
         layer = self.server.channel_layer
         try:
             if more_body:
-                message["body_channel"] = await layer.new_channel_async("http.request.body?")
-            await layer.send_async("http.request", message)
+                message["body_channel"] = await _retrying(
+                    layer.new_channel_async, "http.request.body?")
+            await _retrying(layer.send_async, "http.request", message)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - each failure is answered below
@@ -164,6 +188,10 @@ class WebRequest(http.Request):
                 self.respond_error(503, "Service unavailable: channel layer unreachable.")
             return
         self.forwarded = True
+        if self._disconnected:
+            # The client left while the request was on its way: the app must still hear of it.
+            self._notify_disconnect()
+            return
         if more_body:
             await self._send_body(message["body_channel"])
 
@@ -225,8 +253,9 @@ class WebRequest(http.Request):
             return
         # From here on the socket belongs to Autobahn; this HTTP channel will never finish.
         self.server.http_channels.discard(self.channel)
-        self.channel.handed_over = True
+        transport = self.channel.transport
         WebSocketResource(self.server.ws_factory).render(self)
+        self.channel.hand_over(_wrapped_protocol(transport))
 
     # -- responding -------------------------------------------------------------------------
 
@@ -338,18 +367,34 @@ class WebRequest(http.Request):
         super().connectionLost(reason)
         self._cancel_timeout()
         self._forget_reply_channel()
-        if self.forwarded and self.reply_channel is not None:
-            # SPEC: http.disconnect is "sent when a client goes away" — i.e. before the response
-            # finished. A completed response needs no second notice (the original sent one after
-            # every response; see docs/server.md).
-            message = {"reply_channel": self.reply_channel, "path": self._path_text}
-            asyncio.get_event_loop().create_task(
-                self._send_quietly(self.server.channel_layer, "http.disconnect", message)
-            )
+        self._notify_disconnect()
+
+    def _notify_disconnect(self) -> None:
+        """SPEC: http.disconnect is "sent when a client goes away" — before its response finished.
+
+        A completed response needs no second notice (the original sent one after every response;
+        see docs/server.md), and a request the app never received needs none at all.
+        """
+        if not self.forwarded or self.reply_channel is None:
+            return
+        self.forwarded = False  # one notice only
+        message = {"reply_channel": self.reply_channel, "path": self._path_text}
+        asyncio.get_event_loop().create_task(
+            self._send_quietly(self.server.channel_layer, "http.disconnect", message)
+        )
 
     def finish(self) -> None:
         self.forwarded = False  # finished normally: no http.disconnect afterwards
         super().finish()
+
+
+def _wrapped_protocol(transport: Any) -> Any:
+    """The protocol Autobahn installed on ``transport`` (under a TLS wrapper if there is one)."""
+    if isinstance(transport, ProtocolWrapper):
+        return transport.wrappedProtocol
+    if isinstance(transport.protocol, ProtocolWrapper):
+        return transport.protocol.wrappedProtocol
+    return transport.protocol
 
 
 class HTTPChannel(http.HTTPChannel):
@@ -359,7 +404,7 @@ class HTTPChannel(http.HTTPChannel):
 
     def connectionMade(self) -> None:
         self.server: Server = self.factory.server
-        self.handed_over = False
+        self.upgraded_protocol: Any = None
         self.refused = False
         self._header_bytes = 0
         self._header_lines = 0
@@ -401,9 +446,21 @@ class HTTPChannel(http.HTTPChannel):
             self.refuse(431, "Request Header Fields Too Large", "A request header is too long.")
 
     def rawDataReceived(self, data: bytes) -> None:
+        if self.upgraded_protocol is not None:
+            # Bytes that arrived in the same read as the upgrade request (frames a client sent
+            # before the 101) are still parsed by this channel: they belong to the WebSocket.
+            self.upgraded_protocol.dataReceived(data)
+            return
         if self.refused:
             return
         super().rawDataReceived(data)
+
+    def hand_over(self, protocol: Any) -> None:
+        """The connection is now a WebSocket; pass on anything already buffered here."""
+        self.upgraded_protocol = protocol
+        buffered, self._dataBuffer = b"".join(self._dataBuffer), []
+        if buffered:
+            protocol.dataReceived(buffered)
 
     def allHeadersReceived(self) -> None:
         self._header_bytes = 0
@@ -440,8 +497,14 @@ class HTTPChannel(http.HTTPChannel):
             return
         self.refused = True
         self._cancel_request_deadline()
-        logger.info("Refused a request from %s: %s %s", self.transport.getPeer(), status, reason)
+        peer = self.transport.getPeer()
+        logger.info("Refused a request from %s: %s %s", peer, status, reason)
         body = f"{status} {reason}: {text}\n".encode()
+        client = _address(peer)
+        self.server.log_action(self, "complete", {
+            "path": "-", "status": status, "method": "-", "time_taken": None, "size": len(body),
+            "client": f"{client[0]}:{client[1]}" if client else None,
+        })
         self.transport.write(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import socket
 import string
@@ -225,7 +226,10 @@ class Server:
         domain = {"INET": socket.AF_INET, "INET6": socket.AF_INET6, "UNIX": socket.AF_UNIX}[
             options.get("domain", "INET").upper()
         ]
-        return self.reactor.adoptStreamPort(int(options["fileno"]), domain, self.http_factory)
+        fileno = int(options["fileno"])
+        # Twisted accepts until EWOULDBLOCK; an inherited blocking socket would hang the reactor.
+        os.set_blocking(fileno, False)
+        return self.reactor.adoptStreamPort(fileno, domain, self.http_factory)
 
     def _listening(self, results: list[tuple[bool, Any]]) -> None:
         addresses = []

@@ -20,6 +20,7 @@ from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.internet.interfaces import ISSLTransport
 
+from channels.layers.base import LayerUnavailable
 from channels.server.proxy import forwarded_client
 from channels.server.sending import OrderedSender
 from channels.server.server import (
@@ -40,6 +41,8 @@ CLOSE_ABNORMAL = 1006
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN_LATER = 1013
 _REPLY_KEYS = {"text", "bytes", "close", "accept"}
+#: How long websocket.connect is retried while the layer says it is unreachable, before 503.
+CONNECT_RETRY_SECONDS = 1.0
 
 
 def _valid_close_code(code: int) -> bool:
@@ -55,7 +58,7 @@ class WebSocketProtocol(WebSocketServerProtocol):
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        self.server = self.factory.server
+        self.server = self.factory.channels_server
         self.reply_channel: str | None = None
         self.path = ""
         self.client_address: list | None = None
@@ -106,6 +109,7 @@ class WebSocketProtocol(WebSocketServerProtocol):
         self.reply_channel = self.server.ws_reply_prefix + random_name()
         self.server.reply_protocols[self.reply_channel] = self
         self.pending_handshake = defer.Deferred()
+        self._connect_retry_deadline = time.monotonic() + CONNECT_RETRY_SECONDS
         self.sender.send("websocket.connect", {
             "reply_channel": self.reply_channel,
             "scheme": scheme,
@@ -137,6 +141,9 @@ class WebSocketProtocol(WebSocketServerProtocol):
         super().consumeData()
 
     def _connect_failed(self, exc: Exception) -> bool:
+        if (isinstance(exc, LayerUnavailable) and self.pending_handshake is not None
+                and time.monotonic() < self._connect_retry_deadline):
+            return True  # nothing was written: a stale pooled connection, or a short outage
         self.connect_delivered = False
         if is_channel_full(self.server.channel_layer, exc):
             logger.warning("websocket.connect is full: handshake refused with 503")
@@ -221,8 +228,17 @@ class WebSocketProtocol(WebSocketServerProtocol):
     def _mute_and_close(self, code: int, reason: str) -> None:
         self.muted = True
         self.sender.pending.clear()
+        self.close_with(code, reason)
+
+    def close_with(self, code: int, reason: str | None = None) -> None:
+        """Start the closing handshake with a server-side code.
+
+        Autobahn's ``sendClose`` only lets applications pick 1000 or 3000-4999; 1001 (going away)
+        and 1013 (try again later) are the server's own codes, sent as a plain close frame.
+        """
         if self.state == self.STATE_OPEN:
-            self.sendClose(code, reason)
+            self.sendCloseFrame(code=code, reasonUtf8=reason.encode() if reason else None,
+                                isReply=False)
 
     # -- replies from the application -------------------------------------------------------
 
@@ -274,7 +290,7 @@ class WebSocketProtocol(WebSocketServerProtocol):
         if self.pending_handshake is not None:
             self.deny(503, "Server is shutting down")
         elif self.state == self.STATE_OPEN:
-            self.sendClose(CLOSE_GOING_AWAY)
+            self.close_with(CLOSE_GOING_AWAY, "Server is shutting down")
         elif self.state != self.STATE_CLOSED:
             self.dropConnection(abort=True)
 
@@ -326,7 +342,7 @@ def _accept_deflate(offers: list[Any]) -> Any:
 def build_websocket_factory(server: Server) -> WebSocketServerFactory:
     factory = WebSocketServerFactory(server="channels")
     factory.protocol = WebSocketProtocol
-    factory.server = server
+    factory.channels_server = server
     options: dict[str, Any] = {
         "autoPingInterval": server.ping_interval,
         "autoPingTimeout": server.ping_timeout,
@@ -334,6 +350,9 @@ def build_websocket_factory(server: Server) -> WebSocketServerFactory:
         "maxFramePayloadSize": server.max_frame_size,
         "maxMessagePayloadSize": server.max_frame_size,
         "allowedOrigins": ["*"],
+        # Failing a connection (bad UTF-8, oversized frame) sends a close frame with the code
+        # (1007, 1009) instead of just dropping TCP, so the client learns why.
+        "failByDrop": False,
     }
     if server.per_message_deflate:
         options["perMessageCompressionAccept"] = _accept_deflate

@@ -42,8 +42,16 @@ class ChannelTestMixin:
 
     test_channel_aliases: list[str] = [DEFAULT_CHANNEL_LAYER]
 
-    def _pre_setup(self) -> None:
-        super()._pre_setup()  # type: ignore[misc]
+    def _setup_and_call(self, result: Any, debug: bool = False) -> None:
+        # Django's own per-test hooks (_pre_setup) became class-level for
+        # TransactionTestCase, so the swap brackets the whole per-test run instead.
+        self._swap_in_test_layers()
+        try:
+            super()._setup_and_call(result, debug)  # type: ignore[misc]
+        finally:
+            self._restore_layers()
+
+    def _swap_in_test_layers(self) -> None:
         self._old_layers: dict[str, ChannelLayerWrapper | None] = {}
         for alias in self.test_channel_aliases:
             fresh = ChannelLayerWrapper(
@@ -51,12 +59,12 @@ class ChannelTestMixin:
             )
             self._old_layers[alias] = channel_layers.set(alias, fresh)
 
-    def _post_teardown(self) -> None:
+    def _restore_layers(self) -> None:
         for alias, old in self._old_layers.items():
             test_layer = channel_layers.set(alias, old)
             if test_layer is not None:
                 test_layer.channel_layer.close()
-        super()._post_teardown()  # type: ignore[misc]
+        self._old_layers = {}
 
     def get_next_message(self, channel: str, alias: str = DEFAULT_CHANNEL_LAYER,
                          require: bool = False) -> Message | None:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.backends.db import SessionStore
+from django.test import override_settings
 
 from channels import route
 from channels.auth import (
@@ -18,6 +19,7 @@ from channels.auth import (
 from channels.test import ChannelTestCase, Client, WSClient, apply_routes
 
 
+@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
 class AuthTests(ChannelTestCase):
     def setUp(self):
         self.user = User.objects.create_user("alice", password="wonderland")

@@ -34,8 +34,11 @@ def _recording_routes(log, slight=False):
 
 
 def _parked(client):
-    return channel_layers["default"].channel_layer.channel_statistics(
-        wait_channel_name(client.reply_channel))["messages_pending"]
+    """Messages waiting for their turn, on the socket's slight and per-order wait channels."""
+    layer = channel_layers["default"].channel_layer
+    names = [wait_channel_name(client.reply_channel)] + [
+        wait_channel_name(client.reply_channel, order) for order in range(20)]
+    return sum(layer.channel_statistics(name)["messages_pending"] for name in names)
 
 
 class StrictOrderingTests(ChannelTestCase):
@@ -119,22 +122,19 @@ class StrictOrderingTests(ChannelTestCase):
             with pytest.raises(ValueError, match="integer 'order'"):
                 client.send_and_consume("websocket.receive", {"text": "x"})
 
-    def test_full_wait_buffer_closes_the_socket_and_lets_disconnect_clean_up(self):
-        small = ChannelLayerWrapper(
-            InMemoryChannelLayer(channel_capacity={"__wait__.*": 2}), "default",
-            channel_layers["default"].routing)
-        channel_layers.set("default", small)
+    @override_settings(CHANNELS_ORDERING_MAX_WAITING=2)
+    def test_message_too_far_ahead_closes_the_socket_and_lets_disconnect_clean_up(self):
         log = []
         client = Client()
         with apply_routes(_recording_routes(log)):
             for order in (1, 2, 3):
                 client.send_and_consume("websocket.receive", {"order": order, "text": "x"})
-            # Third early message: the buffer (2) is full, so order can no longer be kept.
+            # Order 3 is more than 2 ahead of the expected 0: order can no longer be kept.
             assert client.receive() == {"close": ORDERING_OVERFLOW_CLOSE_CODE}
-            # The parked ones were let go; they belong to a closed socket and are dropped.
+            # The waiting ones were let go; they belong to a closed socket and are dropped.
+            assert _parked(client) == 0
             while client.get_next_message("websocket.receive") is not None:
                 pass
-            assert _parked(client) == 0
             client.send_and_consume("websocket.receive", {"order": 4, "text": "x"})
             client.send_and_consume("websocket.disconnect", {"order": 5, "code": 1013})
         assert log == [("websocket.disconnect", 5)]
@@ -181,6 +181,21 @@ class SlightOrderingTests(ChannelTestCase):
             client.consume("websocket.receive")
         assert log[0] == ("websocket.connect", 0)
         assert sorted(order for _, order in log[1:]) == [1, 2]
+
+    def test_full_wait_channel_closes_the_socket(self):
+        small = ChannelLayerWrapper(
+            InMemoryChannelLayer(channel_capacity={"__wait__.*": 2}), "default",
+            channel_layers["default"].routing)
+        channel_layers.set("default", small)
+        log = []
+        client = Client()
+        with apply_routes(_recording_routes(log, slight=True)):
+            for order in (1, 2, 3):
+                client.send_and_consume("websocket.receive", {"order": order, "text": "x"})
+            assert client.receive() == {"close": ORDERING_OVERFLOW_CLOSE_CODE}
+            assert _parked(client) == 0
+            client.send_and_consume("websocket.disconnect", {"order": 4, "code": 1013})
+        assert log == [("websocket.disconnect", 4)]
 
     def test_after_connect_out_of_order_messages_run_at_once(self):
         log = []
@@ -247,3 +262,46 @@ class WorkerThreadOrderingTests(ChannelTestCase):
             while (content := client.receive()) is not None:
                 replies.append(int(content["text"]))
             assert replies == list(range(frames + 2))
+
+    def test_slight_order_runs_connect_first_across_concurrent_workers(self):
+        layer = ChannelLayerWrapper(InMemoryChannelLayer(blocking_timeout=0.05), "default", [])
+        channel_layers.set("default", layer)
+        sockets, frames = 6, 8
+        runs: dict[str, list[int]] = {}
+        lock = threading.Lock()
+        finished = threading.Event()
+
+        @enforce_ordering(slight=True)
+        def consumer(message):
+            with lock:
+                runs.setdefault(message.reply_channel.name, []).append(message["order"])
+                if sum(len(orders) == frames + 1 for orders in runs.values()) == sockets:
+                    finished.set()
+
+        clients = [Client() for _ in range(sockets)]
+        pending = []
+        for client in clients:
+            pending.append(("websocket.connect", {"order": 0}, client))
+            pending += [("websocket.receive", {"order": n, "text": "x"}, client)
+                        for n in range(1, frames + 1)]
+        random.Random(3).shuffle(pending)
+        with apply_routes([route("websocket.connect", consumer),
+                           route("websocket.receive", consumer)]):
+            workers = [Worker(channel_layers["default"], signal_handlers=False)
+                       for _ in range(4)]
+            threads = [threading.Thread(target=worker.run, daemon=True) for worker in workers]
+            try:
+                for thread in threads:
+                    thread.start()
+                for channel, content, client in pending:
+                    client.send(channel, content)
+                assert finished.wait(15), f"stuck: {runs}"
+            finally:
+                for worker in workers:
+                    worker.stop()
+                for thread in threads:
+                    thread.join(5)
+        for client in clients:
+            orders = runs[client.reply_channel]
+            assert orders[0] == 0
+            assert sorted(orders) == list(range(frames + 1))

@@ -32,14 +32,18 @@ def post(request):
     return JsonResponse({
         "POST": {key: request.POST.getlist(key) for key in request.POST},
         "body_length": len(request.body) if not request.FILES else None,
-        "FILES": {key: [f.name, f.size, f.read().decode()[:20]] for key, f in request.FILES.items()},
+        "FILES": {
+            key: [f.name, f.size, f.read().decode()[:20]] for key, f in request.FILES.items()
+        },
     })
 
 
 @csrf_exempt
 def raw_body(request):
     body = request.body
-    return JsonResponse({"length": len(body), "head": body[:10].decode(), "tail": body[-10:].decode()})
+    return JsonResponse(
+        {"length": len(body), "head": body[:10].decode(), "tail": body[-10:].decode()}
+    )
 
 
 def stream(request):

@@ -50,8 +50,10 @@ class Process:
 
     def __init__(self, args: list[str], env: dict[str, str]):
         self.args = args
+        # Its own process group, so kill() also reaches children (the autoreloader's server).
         self.popen = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True, bufsize=1)
+                                      stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                      start_new_session=True)
         self.lines: list[str] = []
         self._new_lines: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -64,10 +66,11 @@ class Process:
             self._new_lines.put(line)
         self._new_lines.put(None)
 
-    def wait_for(self, pattern: str, timeout: float = 15) -> re.Match[str]:
-        """The first output line matching ``pattern`` (already seen or still to come)."""
+    def wait_for(self, pattern: str, timeout: float = 15, after: int = 0) -> re.Match[str]:
+        """The first output line matching ``pattern`` (already seen or still to come), ignoring
+        the first ``after`` lines."""
         regex = re.compile(pattern)
-        for line in list(self.lines):
+        for line in list(self.lines)[after:]:
             match = regex.search(line)
             if match:
                 return match
@@ -99,15 +102,22 @@ class Process:
         return self.popen.wait(timeout)
 
     def kill(self) -> None:
-        """Stop it for good (SIGTERM, then SIGKILL) and wait; safe to call twice."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(5)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
+        """Stop it and its children for good (SIGTERM, then SIGKILL); safe to call twice."""
+        self._signal_group(signal.SIGTERM)
+        try:
+            self.popen.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        # Children (e.g. the autoreloader's server process) may outlive the parent.
+        self._signal_group(signal.SIGKILL)
+        self.popen.wait(5)
         self._reader.join(5)
+
+    def _signal_group(self, signo: int) -> None:
+        try:
+            os.killpg(self.popen.pid, signo)
+        except ProcessLookupError:
+            pass
 
 
 def django_command(*args: str) -> list[str]:

@@ -87,6 +87,7 @@ def test_runserver_noworker_leaves_messages_to_others(tmp_path):
                                     "--http_timeout", "1", "--skip-checks"), env)
     try:
         port = server.wait_for(r"development server at http://127\.0\.0\.1:(\d+)/").group(1)
+        server.wait_for(r"--noworker with the in-memory layer")
         response = requests.get(f"http://127.0.0.1:{port}/hello/", timeout=WAIT)
         assert response.status_code == 503
     finally:
@@ -178,6 +179,21 @@ def test_sigterm_lets_a_busy_worker_finish_its_message(redis_env):
         worker.kill()
 
 
+def test_sigterm_lets_busy_worker_threads_finish(redis_env):
+    env, layer = redis_env
+    worker = Process(django_command("runworker", "--threads", "2", "--only-channels", "core.*"),
+                     env)
+    try:
+        worker.wait_for(r"Listening on channels core\.slow", timeout=WAIT)
+        layer.send("core.slow", {"seconds": 1.0, "reply": "core.reply"})
+        assert receive_on(layer, "core.reply")["event"] == "started"
+        worker.signal()
+        assert receive_on(layer, "core.reply")["event"] == "done"
+        assert worker.wait(WAIT) == 0
+    finally:
+        worker.kill()
+
+
 def test_sigterm_stops_an_idle_worker_quickly(redis_env):
     env, _ = redis_env
     worker = Process(django_command("runworker"), env)
@@ -190,3 +206,24 @@ def test_sigterm_stops_an_idle_worker_quickly(redis_env):
         assert json.dumps(worker.output()).count("Traceback") == 0
     finally:
         worker.kill()
+
+
+def test_runserver_autoreloads_on_code_change(tmp_path):
+    watched = tmp_path / "watched_core_module.py"
+    watched.write_text("VALUE = 1\n")
+    env = project_env(tmp_path / "db.sqlite3", CORE_TEST_WATCHED_MODULE="watched_core_module")
+    env["PYTHONPATH"] = f"{tmp_path}:{env['PYTHONPATH']}"
+    server = Process(django_command("runserver", "127.0.0.1:0", "--skip-checks"), env)
+    try:
+        port = server.wait_for(r"development server at http://127\.0\.0\.1:(\d+)/",
+                               timeout=WAIT).group(1)
+        assert requests.get(f"http://127.0.0.1:{port}/hello/", timeout=WAIT).status_code == 200
+        lines_before = len(server.lines)
+        watched.write_text("VALUE = 2\n")
+        # The reloader restarts the process: a second banner (port 0 picks a new port).
+        new_port = server.wait_for(r"development server at http://127\.0\.0\.1:(\d+)/",
+                                   timeout=WAIT, after=lines_before).group(1)
+        response = requests.get(f"http://127.0.0.1:{new_port}/hello/", timeout=WAIT)
+        assert response.text == "Hello, world"
+    finally:
+        server.kill()

@@ -54,7 +54,8 @@ def header_values(reply, name):
 
 
 def test_meta_carries_addresses_paths_and_headers(handler, layer):
-    replies = run(handler, layer, path="/app/meta/", root_path="/app", query_string=b"a=1&a=2&b=%C3%A9",
+    replies = run(handler, layer, path="/app/meta/", root_path="/app",
+                  query_string=b"a=1&a=2&b=%C3%A9",
                   headers=[[b"x-multi", b"one"], [b"x-multi", b"two"], [b"user-agent", b"pytest"],
                            [b"content-type", b"text/plain; charset=utf-8"],
                            [b"content-length", b"0"]])
@@ -63,7 +64,8 @@ def test_meta_carries_addresses_paths_and_headers(handler, layer):
     assert data["meta"] == {
         "REQUEST_METHOD": "GET", "QUERY_STRING": "a=1&a=2&b=%C3%A9", "SCRIPT_NAME": "/app",
         "PATH_INFO": "/meta/", "REMOTE_ADDR": "10.1.2.3", "REMOTE_PORT": 54321,
-        "SERVER_NAME": "10.0.0.1", "SERVER_PORT": "8000", "CONTENT_TYPE": "text/plain; charset=utf-8",
+        "SERVER_NAME": "10.0.0.1", "SERVER_PORT": "8000",
+        "CONTENT_TYPE": "text/plain; charset=utf-8",
         "CONTENT_LENGTH": "0", "HTTP_X_MULTI": "one,two", "HTTP_USER_AGENT": "pytest",
         "HTTP_COOKIE": None,
     }
@@ -100,8 +102,10 @@ def test_body_channel_chunks_are_appended(handler, layer):
     body_channel = layer.new_channel("http.request.body?")
     layer.send(body_channel, {"content": b"-middle-", "more_content": True})
     layer.send(body_channel, {"content": b"end", "more_content": False})
-    replies = run(handler, layer, path="/raw/", method="POST", body=b"start", body_channel=body_channel)
-    assert json.loads(body_of(replies)) == {"length": 16, "head": "start-midd", "tail": "middle-end"}
+    replies = run(handler, layer, path="/raw/", method="POST", body=b"start",
+                  body_channel=body_channel)
+    assert json.loads(body_of(replies)) == {
+        "length": 16, "head": "start-midd", "tail": "middle-end"}
 
 
 def test_body_channel_closed_means_no_response(handler, layer):

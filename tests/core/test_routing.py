@@ -31,7 +31,10 @@ inner_routing = [
     route("websocket.receive", consumer_b, path=r"^/(?P<room>[a-z]+)/$"),
     route("websocket.receive", consumer_a),
 ]
-dict_routing = {"http.request": consumer_a, "websocket.connect": "tests.core.test_routing.consumer_b"}
+dict_routing = {
+    "http.request": consumer_a,
+    "websocket.connect": "tests.core.test_routing.consumer_b",
+}
 
 
 def msg(channel, **content):

@@ -78,7 +78,7 @@ def test_blocking_receive_wakes_when_another_thread_sends(make_layer):
 
 
 def test_blocking_receive_over_two_shards_is_not_stalled_by_either(make_layer):
-    layer = make_layer(blocking_timeout=5)
+    layer = make_layer(blocking_timeout=2)
     first, second = names_on_two_shards(layer)
     for target in (first, second):
         timer = threading.Timer(0.1, layer.send, (target, {"to": target}))
@@ -469,7 +469,7 @@ def test_async_send_raises_channel_full(make_layer):
 
 
 def test_async_receive_over_two_shards_is_not_stalled(make_layer):
-    layer = make_layer(blocking_timeout=5)
+    layer = make_layer(blocking_timeout=2)
     first, second = names_on_two_shards(layer)
 
     async def scenario() -> list[float]:
@@ -486,3 +486,35 @@ def test_async_receive_over_two_shards_is_not_stalled(make_layer):
         return timings
 
     assert max(run_async(layer, scenario)) < 1.5
+
+
+def test_one_layer_serves_several_event_loops_at_once(make_layer):
+    layer = make_layer(blocking_timeout=5)
+    results: dict[int, Any] = {}
+
+    def loop_thread(number: int) -> None:
+        async def scenario() -> Any:
+            await layer.send_async(f"test.loop{number}", {"from": number})
+            return await layer.receive_async([f"test.loop{1 - number}"])
+
+        results[number] = run_async(layer, scenario)
+
+    threads = [threading.Thread(target=loop_thread, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert results == {0: ("test.loop1", {"from": 1}), 1: ("test.loop0", {"from": 0})}
+
+
+def test_a_message_taken_for_a_caller_that_left_is_not_lost(make_layer):
+    layer = make_layer(blocking_timeout=0.5)
+    first, second = names_on_two_shards(layer)
+    layer.send(first, {"n": 1})
+    assert layer.receive([first, second], block=True) == (first, {"n": 1})
+    assert layer.receive([first, second], block=True) == (None, None)
+    layer.send(second, {"n": 2})  # may be taken by a pop still waiting for the last caller
+    layer.close()
+    reader = make_layer(prefix=getattr(layer, "prefix", None)) if hasattr(layer, "prefix") \
+        else layer
+    assert reader.receive([second], block=True) == (second, {"n": 2})

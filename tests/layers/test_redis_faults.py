@@ -128,3 +128,35 @@ def test_channels_and_groups_spread_over_shards_by_name(redis_url):
         assert layer._shard_of("server.abc!") == layer._shard_of("server.abc!x")
     finally:
         layer.close()
+
+
+def test_a_shard_that_is_down_affects_only_its_own_channels(redis_url, private_redis,
+                                                            unique_prefix):
+    server = private_redis["server"]
+    layer = RedisChannelLayer(hosts=[redis_url, server.url], prefix=unique_prefix,
+                              blocking_timeout=0.3)
+    healthy = next(f"test.{i}" for i in range(1000) if layer._shard_of(f"test.{i}") == 0)
+    broken = next(f"test.{i}" for i in range(1000) if layer._shard_of(f"test.{i}") == 1)
+    try:
+        server.stop()
+        with pytest.raises(RedisLayerUnavailable):
+            layer.send(broken, {})
+        for index in range(3):
+            layer.send(healthy, {"n": index})
+        assert layer.receive([healthy, broken]) == (healthy, {"n": 0})
+        assert layer.receive([broken, healthy], block=True) == (healthy, {"n": 1})
+
+        async def scenario():
+            result = await layer.receive_async([healthy, broken])
+            empty = await layer.receive_async([healthy, broken])
+            await layer.close_async()
+            return result, empty
+
+        assert asyncio.run(scenario()) == ((healthy, {"n": 2}), (None, None))
+        with pytest.raises(RedisLayerUnavailable):
+            layer.receive([broken])  # every shard it needs is down: the caller must know
+    finally:
+        layer.close()
+        healthy_only = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
+        healthy_only.flush()
+        healthy_only.close()

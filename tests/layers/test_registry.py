@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from django.test import override_settings
 
@@ -107,6 +109,20 @@ def test_wrapper_delegates_the_layer_api():
     wrapper.flush()
     assert wrapper.ChannelFull is InMemoryChannelLayer.ChannelFull
     assert "groups" in wrapper.extensions
+
+    async def scenario():
+        await wrapper.send_async("test.w", {"c": 3})
+        return await wrapper.receive_async(["test.w"])
+
+    assert asyncio.run(scenario()) == ("test.w", {"c": 3})
+
+
+def test_wrapper_router_is_built_lazily_from_the_routing():
+    wrapper = ChannelLayerWrapper(InMemoryChannelLayer(), "default", [])
+    from channels.routing import Router
+
+    assert isinstance(wrapper.router, Router)
+    assert wrapper.router is wrapper.router
 
 
 def test_get_channel_layer_returns_the_raw_layer():

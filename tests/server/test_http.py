@@ -181,3 +181,11 @@ def test_methods_are_passed_through(shared_server, method):
     assert response.status_code == 200
     if method != "HEAD":
         assert response.json()["method"] == method
+
+
+def test_full_body_channel_is_waited_on_not_dropped(start_server):
+    server = start_server([], {"ECHO_CAPACITIES": "http.request.body*=1"})
+    body = bytes(range(256)) * 8192  # four body messages through a channel holding one
+    summary = requests.post(server.url + "/upload", data=body, timeout=10).json()
+    assert summary["streamed_body"] is True
+    assert summary["body_md5"] == hashlib.md5(body).hexdigest()

@@ -232,7 +232,6 @@ def test_full_receive_channel_closes_with_1013(start_server):
 def test_full_connect_channel_refuses_with_503(start_server):
     server = start_server(["--websocket_connect_timeout", "3"],
                           {"ECHO_WORKER": "0", "ECHO_CAPACITIES": "websocket.connect=1"})
-    first, head = None, None
     conn = rawclient.Buffered(rawclient.connect(server.port))
     try:
         conn.send(rawclient.handshake_request("/ws/first"))  # fills websocket.connect

@@ -116,6 +116,9 @@ class Command(RunserverCommand):
             count = self.worker_threads if options.get("use_threading", True) else 1
             for number in range(count):
                 WorkerThread(self.channel_layer, number).start()
+        elif self.channel_layer.local_only():
+            self.logger.warning("--noworker with the in-memory layer: no other process can "
+                                "reach it, so nothing will answer requests")
 
         address = self.addr.replace(":", r"\:")  # Twisted endpoint strings escape colons
         self.server = Server(
@@ -152,9 +155,12 @@ class Command(RunserverCommand):
         self.stdout.flush()
 
     def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
-        """One coloured console line per HTTP request and WebSocket event."""
+        """One coloured console line per HTTP request and WebSocket event.
+
+        Keyed on the action alone: servers pass either a protocol name or the protocol object.
+        """
         msg = None
-        if protocol == "http" and action == "complete":
+        if action == "complete":
             status = details.get("status") or 0
             msg = "HTTP {} {} {} [{:.2f}, {}]".format(
                 details.get("method"), details.get("path"), status,
@@ -172,7 +178,7 @@ class Command(RunserverCommand):
                 msg = self.style.HTTP_REDIRECT(msg)
             else:
                 msg = self.style.HTTP_SUCCESS(msg)
-        elif protocol == "websocket":
+        else:
             event = {"connecting": "HANDSHAKING", "connected": "CONNECT",
                      "rejected": "REJECT", "disconnected": "DISCONNECT"}.get(action)
             if event is not None:

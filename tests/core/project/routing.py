@@ -1,5 +1,4 @@
 from channels.routing import route
-
 from tests.core.project import consumers
 
 channel_routing = [

@@ -60,4 +60,10 @@ else:
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+if os.environ.get("CORE_TEST_WATCHED_MODULE"):
+    # The autoreload test edits this module and expects runserver to restart.
+    import importlib
+
+    importlib.import_module(os.environ["CORE_TEST_WATCHED_MODULE"])
 LOGGING_CONFIG = None

@@ -1,0 +1,220 @@
+"""HTTP benchmark: a "hello" Django view through channels-server + Redis + 1 runworker process,
+against the same view under gunicorn with 1 sync worker process, in the same run.
+
+    .venv/bin/python benchmarks/http.py [--redis URL] [--duration S] [--concurrency N] [--rate R]
+                                        [--worker-args "--batch-size 8"]
+
+Two measurements per stack, each printed as one JSON line:
+* ``max``: ``--concurrency`` clients in a closed loop for ``--duration`` seconds: requests/s and
+  latency percentiles at saturation.
+* ``fixed``: an open-loop load of ``--rate`` requests/s (default 300) for ``--duration`` seconds;
+  latency is measured from each request's scheduled start, so a stalled server cannot hide its
+  backlog (no coordinated omission).
+Every request opens a new connection (gunicorn's sync worker closes each one anyway), so both
+stacks pay the same connection cost. A final line gives the ratios the target is stated in
+(channels rps ≥ 0.8× gunicorn's, channels p99 at the fixed rate ≤ 2× gunicorn's).
+The client runs on asyncio in this process; servers run as subprocesses on free ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = "tests.core.project.settings"
+REQUEST = b"GET /hello/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+
+
+def emit(**fields: Any) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, int(round(fraction * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+async def one_request(port: int) -> bool:
+    """One GET on a fresh connection; True for a complete 200 response."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    try:
+        writer.write(REQUEST)
+        response = await reader.read()  # Connection: close, so EOF ends the response
+        return response.startswith(b"HTTP/1.1 200") and response.endswith(b"Hello, world")
+    except OSError:
+        return False
+    finally:
+        writer.close()
+
+
+async def closed_loop(port: int, concurrency: int, duration: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + duration
+
+    async def client() -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            ok = await one_request(port)
+            if ok:
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    return summary(latencies, errors, elapsed)
+
+
+async def open_loop(port: int, rate: float, duration: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    interval = 1.0 / rate
+    total = int(rate * duration)
+    began = time.perf_counter()
+
+    async def scheduled(start_at: float) -> None:
+        nonlocal errors
+        delay = start_at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        ok = await one_request(port)
+        if ok:
+            latencies.append(time.perf_counter() - start_at)
+        else:
+            errors += 1
+
+    await asyncio.gather(*(scheduled(began + n * interval) for n in range(total)))
+    elapsed = time.perf_counter() - began
+    return summary(latencies, errors, elapsed)
+
+
+def summary(latencies: list[float], errors: int, elapsed: float) -> dict[str, Any]:
+    ordered = sorted(latencies)
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": round(len(latencies) / elapsed, 1) if elapsed else 0.0,
+        "p50_ms": round(percentile(ordered, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(ordered, 0.99) * 1000, 2),
+    }
+
+
+def wait_until_serving(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if asyncio.run(one_request(port)):
+            return
+        time.sleep(0.1)  # startup has no event we can await from outside the process
+    raise RuntimeError(f"nothing answered on port {port} within {timeout}s")
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def measure(stack: str, port: int, options: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    wait_until_serving(port)
+    asyncio.run(closed_loop(port, options.concurrency, 1.0))  # warm-up
+    results = {
+        "max": asyncio.run(closed_loop(port, options.concurrency, options.duration)),
+        "fixed": asyncio.run(open_loop(port, options.rate, options.duration)),
+    }
+    for mode, result in results.items():
+        emit(stack=stack, mode=mode, **({"rate": options.rate} if mode == "fixed" else
+                                        {"concurrency": options.concurrency}), **result)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=300.0)
+    parser.add_argument("--worker-args", default="",
+                        help='extra runworker options, e.g. "--batch-size 8"')
+    options = parser.parse_args()
+
+    emit(config={"duration": options.duration, "concurrency": options.concurrency,
+                 "rate": options.rate, "worker_args": options.worker_args,
+                 "cpus": os.cpu_count()})
+    prefix = f"bench-http-{uuid.uuid4().hex[:8]}:"
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE=SETTINGS, CORE_TEST_REDIS_URL=options.redis,
+               CORE_TEST_PREFIX=prefix, PYTHONPATH=str(ROOT))
+    env.pop("CORE_TEST_DEBUG", None)
+    bin_dir = Path(sys.executable).parent
+
+    channels_port = free_port()
+    processes = [
+        start([sys.executable, "-m", "django", "runworker", *options.worker_args.split()], env),
+        start([sys.executable, "-c", "from channels.server.cli import main; main()",
+               "tests.core.project.asgi:channel_layer", "-b", "127.0.0.1",
+               "-p", str(channels_port), "-v", "0"], env),
+    ]
+    try:
+        channels = measure("channels", channels_port, options)
+    finally:
+        stop(processes)
+        from channels.layers.redis import RedisChannelLayer
+
+        layer = RedisChannelLayer(hosts=[options.redis], prefix=prefix)
+        layer.flush()
+        layer.close()
+
+    gunicorn_port = free_port()
+    processes = [start([str(bin_dir / "gunicorn"), "-w", "1", "-k", "sync",
+                        "-b", f"127.0.0.1:{gunicorn_port}", "--log-level", "warning",
+                        "tests.core.project.wsgi:application"], env)]
+    try:
+        gunicorn = measure("gunicorn", gunicorn_port, options)
+    finally:
+        stop(processes)
+
+    emit(
+        result="ratio",
+        rps_ratio=round(channels["max"]["rps"] / gunicorn["max"]["rps"], 2),
+        fixed_p99_ratio=round(channels["fixed"]["p99_ms"] / gunicorn["fixed"]["p99_ms"], 2),
+        target="rps_ratio >= 0.8 and fixed_p99_ratio <= 2.0",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The chat flow against a live interface server and worker process, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import requests
+import websockets
+
+from channels import Group
+from channels.test import ChannelLiveServerTestCase
+
+TIMEOUT = 10
+
+
+async def _recv_json(socket) -> dict:
+    return json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT))
+
+
+@pytest.mark.usefixtures("live_chat")
+class LiveChatTests(ChannelLiveServerTestCase):
+    settings_module = "tests.consumers.live_settings"
+    share_test_databases = False  # the children have their own database file
+    migrate = True
+
+    def login(self, username: str, password: str) -> str:
+        session = requests.Session()
+        signup = session.post(f"{self.live_server_url}/signup/",
+                              data={"username": username, "password": password}, timeout=TIMEOUT)
+        assert signup.status_code == 201, signup.text
+        login = session.post(f"{self.live_server_url}/login/",
+                             data={"username": username, "password": password}, timeout=TIMEOUT)
+        assert login.status_code == 200, login.text
+        assert session.get(f"{self.live_server_url}/whoami/", timeout=TIMEOUT).text == username
+        return session.cookies["sessionid"]
+
+    def connect(self, session_key: str | None, origin: str = None):
+        headers = {"Origin": origin or self.live_server_url}
+        if session_key:
+            headers["Cookie"] = f"sessionid={session_key}"
+        return websockets.connect(f"{self.live_server_ws_url}/chat/lobby/",
+                                  additional_headers=headers, open_timeout=TIMEOUT)
+
+    def test_logged_in_users_chat_over_a_live_server(self):
+        alice_key = self.login("alice", "wonderland")
+        bob_key = self.login("bob", "builder")
+
+        async def scenario():
+            async with self.connect(alice_key) as alice, self.connect(bob_key) as bob:
+                assert await _recv_json(alice) == {"hello": "alice", "room": "lobby"}
+                assert await _recv_json(bob) == {"hello": "bob", "room": "lobby"}
+                await alice.send(json.dumps({"text": "hi bob"}))
+                assert await _recv_json(bob) == {"from": "alice", "text": "hi bob"}
+                assert await _recv_json(alice) == {"from": "alice", "text": "hi bob"}
+                # The test process shares the layer: its group sends reach live sockets.
+                await asyncio.to_thread(Group("chat-lobby").send, {"text": json.dumps(
+                    {"from": "test"})})
+                assert await _recv_json(alice) == {"from": "test"}
+                assert await _recv_json(bob) == {"from": "test"}
+                await alice.close()
+                # Alice's disconnect ran with her user and took her out of the group.
+                assert await _recv_json(bob) == {"left": "alice"}
+
+        asyncio.run(scenario())
+
+    def test_cross_origin_and_anonymous_sockets_are_refused(self):
+        alice_key = self.login("carol", "secret")
+
+        async def scenario():
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                async with self.connect(alice_key, origin="http://evil.example.org"):
+                    pass
+            assert refused.value.response.status_code == 403
+            with pytest.raises(websockets.InvalidStatus) as anonymous:
+                async with self.connect(None):
+                    pass
+            assert anonymous.value.response.status_code == 403
+
+        asyncio.run(scenario())
+
+
+class LiveServerConfigurationTests(ChannelLiveServerTestCase):
+    """Misconfigurations are reported before any process starts (no processes here)."""
+
+    def _setup_and_call(self, result, debug=False):
+        # Skip the live server start-up of the base class: these tests call the checks directly.
+        super(ChannelLiveServerTestCase, self)._setup_and_call(result, debug)
+
+    def test_in_memory_sqlite_is_refused_with_an_explanation(self):
+        from django.core.exceptions import ImproperlyConfigured
+
+        with pytest.raises(ImproperlyConfigured, match="in-memory SQLite"):
+            self._child_environment()
+
+    def test_missing_test_config_is_refused(self):
+        from django.core.exceptions import ImproperlyConfigured
+
+        self._swapped_layer = False
+        with pytest.raises(ImproperlyConfigured, match="TEST_CONFIG"):
+            self._swap_parent_layer()
