@@ -8,6 +8,7 @@ only translates the ASGI 1 message to a request and the response to reply messag
 from __future__ import annotations
 
 import codecs
+import io
 import logging
 import tempfile
 import time
@@ -37,9 +38,9 @@ except ImportError:  # pragma: no cover
 class AsgiRequest(http.HttpRequest):
     """A Django request built from an ``http.request`` message (and its body channel).
 
-    The body is collected before the view runs (the worker is synchronous anyway) into a
-    spooled temporary file, so a large upload goes to disk instead of worker memory, and
-    Django's size checks see its real length even without a Content-Length header.
+    The body is collected before the view runs (the worker is synchronous anyway); chunks from
+    a body channel go to a spooled temporary file, so a large upload goes to disk instead of
+    worker memory, and Django's size checks see its real length even without Content-Length.
     """
 
     ResponseLater = ResponseLater
@@ -129,17 +130,17 @@ class AsgiRequest(http.HttpRequest):
                 self.encoding = self.content_params["charset"]
 
     def _collect_body(self, message: Message) -> Any:
+        body = message.get("body") or b""
+        if not isinstance(body, bytes):
+            raise TypeError(f"http.request body must be bytes, not {type(body).__name__}")
+        body_channel = message.get("body_channel")
+        if not body_channel:
+            # Already in memory as one message: a file would only copy it.
+            return io.BytesIO(body)
         body_file = tempfile.SpooledTemporaryFile(
             max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b"
         )
-        body = message.get("body") or b""
-        if not isinstance(body, bytes):
-            body_file.close()
-            raise TypeError(f"http.request body must be bytes, not {type(body).__name__}")
         body_file.write(body)
-        body_channel = message.get("body_channel")
-        if not body_channel:
-            return body_file
         deadline = time.monotonic() + self.body_receive_timeout
         layer = message.channel_layer
         try:
@@ -263,7 +264,12 @@ class AsgiHandler(base.BaseHandler):
         for cookie in response.cookies.values():
             headers.append([b"set-cookie", cookie.output(header="").strip().encode("latin-1")])
         head = {"status": response.status_code, "headers": headers}
+        if isinstance(response, FileResponse):
+            yield from cls._encode_file(response, head)
+            return
         if response.streaming:
+            # Each part goes out as soon as the view yields it (server-sent events, long polls
+            # rely on that), so the end is a separate message.
             sent_head = False
             for part in response.streaming_content:
                 if not part and sent_head:
@@ -286,6 +292,28 @@ class AsgiHandler(base.BaseHandler):
                 message.update(head)
                 first = False
             yield message
+
+    @classmethod
+    def _encode_file(cls, response: FileResponse,
+                     head: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """A file is finite and nobody waits on its parts: holding one chunk back lets the
+        last one carry ``more_content: False``, saving a message (a small file is one)."""
+        held: dict[str, Any] | None = None
+        for part in response.streaming_content:
+            for chunk, _ in cls.chunk_bytes(part):
+                if not chunk:
+                    continue
+                if held is not None:
+                    yield held
+                held = {"content": chunk, "more_content": True}
+                if head:
+                    held.update(head)
+                    head = {}
+        if held is None:
+            yield {**head, "content": b"", "more_content": False}
+        else:
+            held["more_content"] = False
+            yield held
 
     @classmethod
     def chunk_bytes(cls, data: bytes) -> Iterator[tuple[bytes, bool]]:

@@ -355,12 +355,15 @@ def _abandon_ordering(message: Message, order: int) -> None:
         "the socket with code %s", order, message.reply_channel.name, _max_waiting(),
         ORDERING_OVERFLOW_CLOSE_CODE,
     )
-    session = message.channel_session
-    session[ORDERING_ABANDONED_KEY] = True
-    session.save()
-    session.modified = False
+    # Written on a fresh copy: this worker's copy was read before the message started, and
+    # saving it would also write back an order that another worker may have moved on since.
+    stored = session_for_reply_channel(message.reply_channel.name)
+    stored[ORDERING_ABANDONED_KEY] = True
+    stored.save()
+    message.channel_session[ORDERING_ABANDONED_KEY] = True
+    message.channel_session.modified = False
     _close_socket(message, ORDERING_OVERFLOW_CLOSE_CODE)
-    _release_due(message, False, session.get(NEXT_ORDER_KEY, 0), True)
+    _release_due(message, False, stored.get(NEXT_ORDER_KEY, 0), True)
 
 
 class _Advance:

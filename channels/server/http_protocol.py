@@ -202,7 +202,9 @@ class WebRequest(http.Request):
         chunk = self.content.read(BODY_CHUNK_SIZE)
         delay = 0.01
         while True:
-            if self._disconnected:
+            if self._disconnected or self.finished:
+                # The client left, or was already answered (a timeout): tell the app to abandon
+                # the body rather than feeding it the rest.
                 await self._send_quietly(layer, body_channel, {"closed": True, "content": b"",
                                                                 "more_content": False})
                 return

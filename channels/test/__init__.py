@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> type:
     # The live server pulls in the interface server (Twisted); only load it when asked for.
     if name == "ChannelLiveServerTestCase":
         from channels.test.liveserver import ChannelLiveServerTestCase

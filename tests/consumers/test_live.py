@@ -100,3 +100,28 @@ class LiveServerConfigurationTests(ChannelLiveServerTestCase):
         self._swapped_layer = False
         with pytest.raises(ImproperlyConfigured, match="TEST_CONFIG"):
             self._swap_parent_layer()
+
+    def test_file_test_databases_are_passed_to_the_children(self):
+        import os
+        import subprocess
+        import sys
+
+        from django.db import connections
+
+        from channels.test.liveserver import DATABASES_ENV
+
+        settings_dict = connections["default"].settings_dict
+        real_name = settings_dict["NAME"]
+        settings_dict["NAME"] = "/tmp/channels-live/test_db.sqlite3"
+        try:
+            env = self._child_environment()
+        finally:
+            settings_dict["NAME"] = real_name
+        assert json.loads(env[DATABASES_ENV]) == {"default": "/tmp/channels-live/test_db.sqlite3"}
+        env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+        child = subprocess.run(
+            [sys.executable, "-c", "from channels.test.liveserver import _setup_django; "
+             "_setup_django(); from django.db import connections; "
+             "print(connections['default'].settings_dict['NAME'])"],
+            env=env, capture_output=True, text=True, timeout=20, cwd=os.getcwd())
+        assert child.stdout.strip() == "/tmp/channels-live/test_db.sqlite3", child.stderr

@@ -305,3 +305,14 @@ class WorkerThreadOrderingTests(ChannelTestCase):
             orders = runs[client.reply_channel]
             assert orders[0] == 0
             assert sorted(orders) == list(range(frames + 1))
+
+
+def test_wait_channel_names_are_valid_layer_names():
+    from channels.layers.base import validate_channel_name
+
+    for reply in ("websocket.send.abc!xyz", "plainname", "a" * 95 + "!local", "x?single"):
+        for order in (None, 0, 123456):
+            name = wait_channel_name(reply, order)
+            assert validate_channel_name(name) == name and len(name) <= 100
+    assert wait_channel_name("a!b", 1) != wait_channel_name("a!b", 2)
+    assert wait_channel_name("a!b") != wait_channel_name("a!c")

@@ -94,6 +94,18 @@ def test_runserver_noworker_leaves_messages_to_others(tmp_path):
         server.kill()
 
 
+def test_runserver_nothreading_runs_one_worker_thread(tmp_path):
+    env = project_env(tmp_path / "db.sqlite3")
+    server = Process(django_command("runserver", "127.0.0.1:0", "--noreload", "--nothreading",
+                                    "--skip-checks"), env)
+    try:
+        port = server.wait_for(r"development server at http://127\.0\.0\.1:(\d+)/").group(1)
+        assert requests.get(f"http://127.0.0.1:{port}/hello/", timeout=WAIT).status_code == 200
+        assert server.output().count("Listening on channels") == 1
+    finally:
+        server.kill()
+
+
 def test_runserver_noasgi_runs_djangos_wsgi_server(tmp_path):
     env = project_env(tmp_path / "db.sqlite3")
     port = free_port()

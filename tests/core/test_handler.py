@@ -181,10 +181,27 @@ def test_empty_streaming_response_still_sends_status(handler, layer):
 
 def test_file_response_chunks_stay_under_the_limit(handler, layer):
     replies = run(handler, layer, path="/file/")
-    sizes = [len(reply.get("content", b"")) for reply in replies]
-    assert max(sizes) <= 512 * 1024
-    assert sum(sizes) == 1200 * 1024
-    assert replies[-1]["more_content"] is False
+    assert [len(reply["content"]) for reply in replies] == [512 * 1024, 512 * 1024, 176 * 1024]
+    assert [reply["more_content"] for reply in replies] == [True, True, False]
+    assert replies[0]["status"] == 200 and "status" not in replies[1]
+
+
+def test_small_file_response_is_one_message(handler, layer, settings):
+    settings.STATICFILES_DIRS = [os.path.join(os.path.dirname(__file__), "project", "static")]
+    replies = list(StaticFilesConsumer().handler(
+        Message(request_message(path="/static/core-test.css"), "http.request", layer)))
+    assert len(replies) == 1
+    assert replies[0]["more_content"] is False and replies[0]["status"] == 200
+
+
+def test_empty_file_response_still_sends_status(handler, layer, settings, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    settings.STATICFILES_DIRS = [str(tmp_path)]
+    replies = list(StaticFilesConsumer().handler(
+        Message(request_message(path="/static/empty.txt"), "http.request", layer)))
+    assert [(reply["status"], reply["content"], reply["more_content"]) for reply in replies] == [
+        (200, b"", False)]
 
 
 def test_each_cookie_gets_its_own_set_cookie_header(handler, layer):

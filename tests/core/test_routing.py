@@ -160,3 +160,20 @@ def test_bad_routing_entries_are_rejected():
 def test_route_str_names_consumer_and_filters():
     text = str(route("http.request", consumer_a, path="^/x"))
     assert "tests.core.test_routing.consumer_a" in text and "path='^/x'" in text
+
+
+def test_nested_list_is_an_include_without_prefix():
+    router = Router([[route("a.b", consumer_a)], route("c.d", consumer_b)])
+    assert router.match(msg("a.b")) == (consumer_a, {})
+    assert router.channels == {"a.b", "c.d"}
+
+
+def test_name_that_thing_names_functions_classes_methods_and_instances():
+    from channels.handler import ViewConsumer
+    from channels.utils import name_that_thing
+
+    assert name_that_thing(consumer_a) == "tests.core.test_routing.consumer_a"
+    assert name_that_thing(ClassConsumer) == "tests.core.test_routing.ClassConsumer"
+    assert name_that_thing(ClassConsumer.channel_names) == (
+        "tests.core.test_routing.ClassConsumer.channel_names")
+    assert name_that_thing(ViewConsumer.__new__(ViewConsumer)) == "channels.handler.ViewConsumer"

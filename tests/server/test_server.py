@@ -305,7 +305,7 @@ def test_reactor_keeps_running_while_redis_hangs(unique_prefix):
                 stuck = threading.Thread(
                     target=lambda: requests.get(server.url + "/stuck", timeout=10), daemon=True)
                 stuck.start()
-                time.sleep(0.2)  # the request is now waiting on the frozen Redis
+                time.sleep(0.2)  # let the request reach the frozen Redis
                 for _ in range(3):
                     assert ws.ping().wait(timeout=2), "reactor did not answer a ping"
             finally:

@@ -90,10 +90,7 @@ class Command(RunserverCommand):
                 self.logger.warning("No %r channel layer configured; running the WSGI server",
                                     DEFAULT_CHANNEL_LAYER)
             return super().inner_run(*args, **options)
-        try:
-            from channels.server import Server
-        except ImportError:  # the package may not re-export it yet
-            from channels.server.server import Server
+        from channels.server import Server
 
         # An exception silenced in the reloader's parent is raised in the child here.
         autoreload.raise_last_exception()
