@@ -4,15 +4,17 @@ against the same view under gunicorn with 1 sync worker process, in the same run
     .venv/bin/python benchmarks/http.py [--redis URL] [--duration S] [--concurrency N] [--rate R]
                                         [--worker-args "--batch-size 8"]
 
-Two measurements per stack, each printed as one JSON line:
-* ``max``: ``--concurrency`` clients in a closed loop for ``--duration`` seconds: requests/s and
-  latency percentiles at saturation.
-* ``fixed``: an open-loop load of ``--rate`` requests/s (default 300) for ``--duration`` seconds;
-  latency is measured from each request's scheduled start, so a stalled server cannot hide its
-  backlog (no coordinated omission).
-Every request opens a new connection (gunicorn's sync worker closes each one anyway), so both
-stacks pay the same connection cost. A final line gives the ratios the target is stated in
-(channels rps ≥ 0.8× gunicorn's, channels p99 at the fixed rate ≤ 2× gunicorn's).
+Three measurements per stack, each printed as one JSON line:
+* ``max``: ``--concurrency`` clients in a closed loop for ``--duration`` seconds, each request
+  on a new connection (both stacks pay the same connection cost): requests/s and latency
+  percentiles at saturation.
+* ``max_keepalive``: the same, but clients keep their connection when the server allows it
+  (what browsers do; gunicorn's sync worker closes every connection, channels-server keeps them).
+* ``fixed``: an open-loop load of ``--rate`` requests/s (default 300) for ``--duration`` seconds,
+  new connection per request; latency is measured from each request's scheduled start, so a
+  stalled server cannot hide its backlog (no coordinated omission).
+A final line gives the ratios the target is stated in (channels rps >= 0.8x gunicorn's,
+channels p99 at the fixed rate <= 2x gunicorn's).
 The client runs on asyncio in this process; servers run as subprocesses on free ports.
 """
 
@@ -34,6 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = "tests.core.project.settings"
 REQUEST = b"GET /hello/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+KEEPALIVE_REQUEST = b"GET /hello/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
 def emit(**fields: Any) -> None:
@@ -69,20 +72,56 @@ async def one_request(port: int) -> bool:
         writer.close()
 
 
-async def closed_loop(port: int, concurrency: int, duration: float) -> dict[str, Any]:
+class KeepAliveClient:
+    """One persistent HTTP/1.1 connection, reopened whenever the server closes it (gunicorn's
+    sync worker closes after every response; channels-server keeps connections open)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self) -> bool:
+        try:
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+            assert self.reader is not None
+            self.writer.write(KEEPALIVE_REQUEST)
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            headers = head.lower()
+            length = int(headers.split(b"content-length:")[1].split(b"\r\n")[0])
+            body = await self.reader.readexactly(length)
+            if b"connection: close" in headers:
+                self.close()
+            return head.startswith(b"HTTP/1.1 200") and body == b"Hello, world"
+        except (OSError, asyncio.IncompleteReadError, IndexError, ValueError):
+            self.close()
+            return False
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def closed_loop(port: int, concurrency: int, duration: float,
+                      keepalive: bool = False) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + duration
 
     async def client() -> None:
         nonlocal errors
+        connection = KeepAliveClient(port) if keepalive else None
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            ok = await one_request(port)
+            ok = await (connection.request() if connection else one_request(port))
             if ok:
                 latencies.append(time.perf_counter() - started)
             else:
                 errors += 1
+        if connection is not None:
+            connection.close()
 
     began = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
@@ -155,6 +194,8 @@ def measure(stack: str, port: int, options: argparse.Namespace) -> dict[str, dic
     asyncio.run(closed_loop(port, options.concurrency, 1.0))  # warm-up
     results = {
         "max": asyncio.run(closed_loop(port, options.concurrency, options.duration)),
+        "max_keepalive": asyncio.run(closed_loop(port, options.concurrency, options.duration,
+                                                 keepalive=True)),
         "fixed": asyncio.run(open_loop(port, options.rate, options.duration)),
     }
     for mode, result in results.items():
@@ -165,7 +206,9 @@ def measure(stack: str, port: int, options: argparse.Namespace) -> dict[str, dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--redis", default=None,
+                        help="Redis URL; default: a private redis-server started for the run "
+                             "(a shared Redis lets other clients' work stall the measurement)")
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rate", type=float, default=300.0)
@@ -175,7 +218,34 @@ def main() -> None:
 
     emit(config={"duration": options.duration, "concurrency": options.concurrency,
                  "rate": options.rate, "worker_args": options.worker_args,
-                 "cpus": os.cpu_count()})
+                 "redis": options.redis or "private", "cpus": os.cpu_count()})
+    private_redis = None
+    if options.redis is None:
+        redis_port = free_port()
+        private_redis = subprocess.Popen(
+            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        options.redis = f"redis://127.0.0.1:{redis_port}/0"
+        wait_for_port(redis_port)
+    try:
+        run_all(options)
+    finally:
+        if private_redis is not None:
+            stop([private_redis])
+
+
+def wait_for_port(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)  # a starting process gives no other signal
+    raise RuntimeError(f"nothing listening on port {port} within {timeout}s")
+
+
+def run_all(options: argparse.Namespace) -> None:
     prefix = f"bench-http-{uuid.uuid4().hex[:8]}:"
     env = dict(os.environ, DJANGO_SETTINGS_MODULE=SETTINGS, CORE_TEST_REDIS_URL=options.redis,
                CORE_TEST_PREFIX=prefix, PYTHONPATH=str(ROOT))
@@ -211,6 +281,8 @@ def main() -> None:
     emit(
         result="ratio",
         rps_ratio=round(channels["max"]["rps"] / gunicorn["max"]["rps"], 2),
+        keepalive_rps_ratio=round(
+            channels["max_keepalive"]["rps"] / gunicorn["max_keepalive"]["rps"], 2),
         fixed_p99_ratio=round(channels["fixed"]["p99_ms"] / gunicorn["fixed"]["p99_ms"], 2),
         target="rps_ratio >= 0.8 and fixed_p99_ratio <= 2.0",
     )

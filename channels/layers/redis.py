@@ -45,7 +45,7 @@ from channels.layers.base import (
     validate_new_channel_pattern,
 )
 
-#: Per-channel statistics counters live this long after the channel's last send.
+#: Per-channel statistics counters cover a window this long from their first count.
 CHANNEL_STATISTICS_EXPIRY = 3600
 
 #: After a shard fails, receives skip it this long (while other shards answer), so one shard
@@ -636,8 +636,17 @@ class RedisChannelLayer(BaseChannelLayer):
                 *self._group_send_call(group, shard, payload, deadline, now_ms),
                 client=self._clients[shard])
         for other, (keys, args) in self._remote_plans(reply, payload, deadline, now_ms).items():
-            with self._guard(other):
-                self._scripts["push"](keys, args, client=self._clients[other])
+            try:
+                with self._guard(other):
+                    _evalsha(self._scripts["push"], self._clients[other], keys, args)
+            except RedisLayerUnavailable as exc:
+                self._group_shard_missed(group, other, exc)
+
+    def _group_shard_missed(self, group: str, shard: int, exc: BaseException) -> None:
+        # Like a full member, a member on a shard that is down misses this message: the group
+        # send still reaches everyone else (SPEC §1: a down shard affects only its part).
+        logger.warning("group %s: members on shard %s missed a message: %s", group,
+                       self._shard_label(shard), exc)
 
     def flush(self) -> None:
         """Delete this prefix's keys on every shard (SCAN, never KEYS or FLUSHDB)."""
@@ -698,22 +707,30 @@ class RedisChannelLayer(BaseChannelLayer):
             # Let in-flight blocking pops end (within blocking_timeout) so that whatever they
             # take lands in the stash and goes back to Redis below, instead of being lost.
             executor.shutdown(wait=True, cancel_futures=True)
+        for shard, channel, commands in self._stash_return_plan():
+            try:
+                pipe = self._clients[shard].pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                pipe.execute()
+            except redis.exceptions.RedisError:
+                logger.warning("could not return a received message on %s to Redis", channel)
+        for client in self._clients:
+            client.close()
+
+    def _stash_return_plan(self) -> list[tuple[int, str, list[tuple]]]:
+        """Commands putting stashed entries back at the head of their queues, oldest first."""
         with self._lock:
             stash, self._stash = self._stash, {}
+        plan = []
         for entries in stash.values():
             for entry in reversed(entries):
                 channel = entry[15:15 + entry[14]].decode("ascii")
-                shard = self._shard_of(channel)
-                try:
-                    pipe = self._clients[shard].pipeline(transaction=False)
-                    pipe.lpush(self._queue_key(channel), entry)
-                    if is_process_channel(channel):
-                        pipe.hincrby(self._counts_key(channel), channel, 1)
-                    pipe.execute()
-                except redis.exceptions.RedisError:
-                    logger.warning("could not return a received message on %s to Redis", channel)
-        for client in self._clients:
-            client.close()
+                commands: list[tuple] = [("LPUSH", self._queue_key(channel), entry)]
+                if is_process_channel(channel):
+                    commands.append(("HINCRBY", self._counts_key(channel), channel, 1))
+                plan.append((self._shard_of(channel), channel, commands))
+        return plan
 
     # -- asyncio API --------------------------------------------------------------------------
 
@@ -756,14 +773,11 @@ class RedisChannelLayer(BaseChannelLayer):
             remaining = deadline - loop.time()
             if received or remaining <= 0:
                 return received
-            if len(usable) == 1:
-                [(shard, shard_queues)] = usable.items()
-                received = self._decode_all(
-                    await self._block_pop_async(state, shard, shard_queues, limit, remaining))
-                if received:
-                    return received
-            else:
-                await self._wait_any_shard_async(state, usable, remaining)
+            # The blocking pops run as tasks of their own, which outlive a caller that is
+            # cancelled mid-wait: an entry Redis hands over at that instant lands in the stash
+            # instead of vanishing with a cancelled command.
+            await self._wait_any_shard_async(state, usable, remaining,
+                                             limit if len(usable) == 1 else 1)
 
     async def _pop_async(self, state: _AsyncState, by_shard: dict[int, list[str]],
                          limit: int) -> list[tuple[str, dict]]:
@@ -827,14 +841,15 @@ class RedisChannelLayer(BaseChannelLayer):
         return entries
 
     async def _wait_any_shard_async(self, state: _AsyncState, by_shard: dict[int, list[str]],
-                                    remaining: float) -> None:
+                                    remaining: float, count: int) -> None:
+        """Block on every shard at once; entries go to the stash (see the sync version)."""
         tasks = []
         for shard, queues in by_shard.items():
             key = (shard, tuple(sorted(queues)))
             task = state.inflight.get(key)
             if task is None:
                 task = asyncio.ensure_future(self._pop_async_into_stash(state, key, shard,
-                                                                        queues))
+                                                                        queues, count))
                 # A pop whose caller has gone may fail unobserved: mark its error as seen.
                 task.add_done_callback(lambda done: done.cancelled() or done.exception())
                 state.inflight[key] = task
@@ -849,9 +864,9 @@ class RedisChannelLayer(BaseChannelLayer):
         self._raise_if_all_failed(errors, len(tasks))
 
     async def _pop_async_into_stash(self, state: _AsyncState, key: tuple, shard: int,
-                                    queues: list[str]) -> None:
+                                    queues: list[str], count: int) -> None:
         try:
-            for entry in await self._block_pop_async(state, shard, queues, 1,
+            for entry in await self._block_pop_async(state, shard, queues, count,
                                                      self.blocking_timeout):
                 self._stash_entry(entry)
         finally:
@@ -911,21 +926,37 @@ class RedisChannelLayer(BaseChannelLayer):
                 client=state.clients[shard])
 
         async def push(other: int, keys: list, args: list) -> None:
-            with self._guard(other):
-                await state.scripts["push"](keys, args, client=state.clients[other])
+            try:
+                with self._guard(other):
+                    await _evalsha_async(state.scripts["push"], state.clients[other], keys, args)
+            except RedisLayerUnavailable as exc:
+                self._group_shard_missed(group, other, exc)
 
         plans = self._remote_plans(reply, payload, deadline, now_ms)
         await asyncio.gather(*(push(other, keys, args)
                                for other, (keys, args) in plans.items()))
 
     async def close_async(self) -> None:
-        """Release the connections this event loop opened (call from that loop)."""
+        """Release the connections this event loop opened (call from that loop).
+
+        Blocking pops still in flight end first (within ``blocking_timeout``), and anything
+        they or earlier pops took for callers that had gone is handed back to Redis.
+        """
         state = self._async.pop(asyncio.get_running_loop(), None)
         if state is not None:
             # Cancelling a blocking pop could drop an entry Redis already handed over: let the
             # pops end (within blocking_timeout); what they take stays in the stash.
             if state.inflight:
                 await asyncio.wait(list(state.inflight.values()))
+            for shard, channel, commands in self._stash_return_plan():
+                try:
+                    pipe = state.clients[shard].pipeline(transaction=False)
+                    for command in commands:
+                        pipe.execute_command(*command)
+                    await pipe.execute()
+                except redis.exceptions.RedisError:
+                    logger.warning("could not return a received message on %s to Redis",
+                                   channel)
             for client in state.clients:
                 await client.aclose()
 

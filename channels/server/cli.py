@@ -83,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="largest request head (request line + headers) in bytes, larger "
                              f"gets 431 (default {DEFAULT_MAX_HEADER_SIZE})")
     parser.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT,
-                        help="seconds a client has to send a whole request, and idle keep-alive "
-                             f"limit; 408 after (default {DEFAULT_REQUEST_TIMEOUT:g})")
+                        help="seconds a client has to send a request head (or may stall in a "
+                             "body), and the keep-alive idle limit; 408 after (default "
+                             f"{DEFAULT_REQUEST_TIMEOUT:g})")
     parser.add_argument("--shutdown-timeout", type=float, default=DEFAULT_SHUTDOWN_TIMEOUT,
                         help="seconds in-flight responses get on SIGTERM/SIGINT (default "
                              f"{DEFAULT_SHUTDOWN_TIMEOUT:g})")

@@ -3,7 +3,8 @@
 
 Limits with a defined answer, checked before anything reaches the layer: request line longer
 than the header limit → 414, headers too large or too many → 431, body over the maximum → 413,
-a client that does not finish its request within ``request_timeout`` → 408, a path that is not
+a client that does not send its request head within ``request_timeout`` (or stalls that long
+in the middle of a body) → 408, a path that is not
 ASCII or not percent-encoded UTF-8 → 400 (Twisted answers 400 to malformed request lines and
 headers itself).
 """
@@ -305,7 +306,10 @@ class WebRequest(http.Request):
         if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 999:
             raise ValueError(f"'status' must be an int HTTP status, got {status!r}")
         headers = []
-        for pair in message.get("headers") or []:
+        raw_headers = message.get("headers") or []
+        if isinstance(raw_headers, dict):  # an early ASGI draft allowed a dict
+            raw_headers = list(raw_headers.items())
+        for pair in raw_headers:
             if len(pair) != 2:
                 raise ValueError(f"header must be a [name, value] pair, got {pair!r}")
             headers.append((_as_bytes(pair[0], "header name"), _as_bytes(pair[1], "header value")))
@@ -326,11 +330,10 @@ class WebRequest(http.Request):
         self.setResponseCode(status)
         self.responseHeaders.setRawHeaders(b"content-type", [b"text/html; charset=utf-8"])
         self.responseHeaders.setRawHeaders(b"content-length", [str(len(page)).encode()])
-        if status >= 500 and status != 504:
-            # A server error page ends the connection: the client should not pipeline into a
-            # server that is overloaded or cut off from its layer.
-            self.responseHeaders.setRawHeaders(b"connection", [b"close"])
-            self.channel.persistent = False
+        # An error page ends the connection: a client that sent a bad request, or a server that
+        # is overloaded or cut off from its layer, should not get more pipelined requests.
+        self.responseHeaders.setRawHeaders(b"connection", [b"close"])
+        self.channel.persistent = False
         self.write(page)
         self.finish()
         self._log_complete()
@@ -455,6 +458,9 @@ class HTTPChannel(http.HTTPChannel):
             return
         if self.refused:
             return
+        if self._request_deadline is not None and not self._handlingRequest:
+            # Receiving a body: progress resets the clock (see allHeadersReceived).
+            self._request_deadline.reset(self.server.request_timeout)
         super().rawDataReceived(data)
 
     def hand_over(self, protocol: Any) -> None:
@@ -472,6 +478,13 @@ class HTTPChannel(http.HTTPChannel):
             # Refuse on the announced length, before "100 Continue" invites the upload.
             self.refuse(413, "Content Too Large", "Request body is too large.")
             return
+        # The head had to arrive within request_timeout. A body may take longer (a big upload
+        # on a slow link) as long as it keeps moving: from here the timer restarts on every
+        # chunk, and only a stall of request_timeout answers 408.
+        self._cancel_request_deadline()
+        if self.length != 0 and self.server.request_timeout is not None:
+            self._request_deadline = self.callLater(self.server.request_timeout,
+                                                    self._request_timed_out)
         super().allHeadersReceived()
 
     def allContentReceived(self) -> None:

@@ -89,6 +89,21 @@ def is_message_too_large(channel_layer: Any, exc: BaseException) -> bool:
     )
 
 
+def _asyncio_layer(channel_layer: Any) -> Any:
+    """The raw layer with the asyncio extension the server needs (unwrapping a registry
+    wrapper such as ``channel_layers["default"]``), or a clear error instead of a 503 later."""
+    if not hasattr(channel_layer, "send_async") and hasattr(channel_layer, "channel_layer"):
+        channel_layer = channel_layer.channel_layer
+    missing = [name for name in ("send_async", "receive_async", "new_channel_async")
+               if not hasattr(channel_layer, name)]
+    if missing:
+        raise TypeError(
+            f"channel layer {channel_layer!r} lacks the asyncio extension ({', '.join(missing)}) "
+            "that channels-server needs so it never blocks on the layer"
+        )
+    return channel_layer
+
+
 class Server:
     """HTTP/1.1 and WebSocket in front of a channel layer (see ``docs/server.md``)."""
 
@@ -121,7 +136,7 @@ class Server:
     ) -> None:
         if not endpoints:
             raise ValueError("Server needs at least one endpoint, e.g. 'tcp:port=8000'")
-        self.channel_layer = channel_layer
+        self.channel_layer = _asyncio_layer(channel_layer)
         self.endpoints = list(endpoints)
         self.signal_handlers = signal_handlers
         self.action_logger = action_logger

@@ -41,8 +41,8 @@ CLOSE_ABNORMAL = 1006
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN_LATER = 1013
 _REPLY_KEYS = {"text", "bytes", "close", "accept"}
-#: How long websocket.connect is retried while the layer says it is unreachable, before 503.
-CONNECT_RETRY_SECONDS = 1.0
+#: How long websocket.connect is retried while its channel is full or the layer unreachable.
+CONNECT_RETRY_SECONDS = 2.0
 
 
 def _valid_close_code(code: int) -> bool:
@@ -141,11 +141,15 @@ class WebSocketProtocol(WebSocketServerProtocol):
         super().consumeData()
 
     def _connect_failed(self, exc: Exception) -> bool:
-        if (isinstance(exc, LayerUnavailable) and self.pending_handshake is not None
+        full = is_channel_full(self.server.channel_layer, exc)
+        if ((full or isinstance(exc, LayerUnavailable)) and self.pending_handshake is not None
                 and time.monotonic() < self._connect_retry_deadline):
-            return True  # nothing was written: a stale pooled connection, or a short outage
+            # The handshake is held anyway, so waiting a moment is the natural back-pressure:
+            # a burst of connects (daphne#67: hundreds at once → 503s) drains as the workers
+            # read, and a stale pooled connection after an outage is retried (nothing written).
+            return True
         self.connect_delivered = False
-        if is_channel_full(self.server.channel_layer, exc):
+        if full:
             logger.warning("websocket.connect is full: handshake refused with 503")
             self.deny(503, "Connection queue at capacity")
         else:

@@ -2,7 +2,7 @@
 
 Every conformance test runs against four configurations: in-memory, Redis with one shard, Redis
 with two shards (two real servers: the session Redis and a private one started here), and Redis
-with encrypted messages.
+with encrypted messages; plus a fifth, Redis receiving the way it must before Redis 7.0.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from channels.layers.inmemory import InMemoryChannelLayer
 from channels.layers.redis import RedisChannelLayer
 from tests.redis_server import RedisServer, RedisUnavailable, redis_binary, start_server
 
-BACKENDS = ["inmemory", "redis", "redis-sharded", "redis-encrypted"]
+BACKENDS = ["inmemory", "redis", "redis-sharded", "redis-encrypted", "redis-lua-only"]
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +53,9 @@ def make_layer(backend: str, request: pytest.FixtureRequest,
                 options.setdefault("symmetric_encryption_keys", ["test-key-one", "test-key-old"])
             options.setdefault("prefix", unique_prefix)
             layer = RedisChannelLayer(hosts=hosts, **options)
+            if backend == "redis-lua-only":
+                # As on Redis before 7.0 (no LMPOP/BLMPOP): every pop goes through Lua/BLPOP.
+                layer._native_pop = False
         made.append(layer)
         return layer
 

@@ -272,9 +272,9 @@ def test_group_discard_removes_a_member(layer):
 def test_group_membership_expires_after_group_expiry(make_layer):
     layer = make_layer(group_expiry=1)
     layer.group_add("test-group", "test.old")
-    time.sleep(0.6)
+    time.sleep(0.8)
     layer.group_add("test-group", "test.new")
-    time.sleep(0.6)  # test.old is now 1.2 s old, test.new 0.6 s
+    time.sleep(0.3)  # test.old is now over 1.1 s old, test.new about 0.3 s
     assert layer.group_channels("test-group") == ["test.new"]
     layer.send_group("test-group", {})
     assert layer.receive(["test.old"]) == (None, None)
@@ -289,15 +289,20 @@ def test_group_send_to_an_empty_group_does_nothing(layer):
 
 
 def test_messages_expire_unread(make_layer):
-    layer = make_layer(expiry=0.5, capacity=2)
+    layer = make_layer(expiry=1, capacity=2)
     layer.send("test.expire", {"old": True})
     layer.send("test.expire", {"old": True})
     socket = layer.new_channel("test.server!")
     layer.send(socket, {"old": True})
-    time.sleep(0.7)
+    layer.send(socket, {"old": True})
+    with pytest.raises(ChannelFull):
+        layer.send(socket, {"old": True})
+    time.sleep(1.1)
     layer.send("test.expire", {"old": False})  # room again: expired messages take none
-    assert layer.receive_batch(["test.expire", "test.server!"], 10) == [
-        ("test.expire", {"old": False})]
+    layer.send(socket, {"old": False})
+    assert sorted(layer.receive_batch(["test.expire", "test.server!"], 10)) == [
+        ("test.expire", {"old": False}), (socket, {"old": False})]
+    assert layer.channel_statistics(socket)["messages_pending"] == 0
 
 
 def test_a_one_megabyte_message_is_accepted(layer):
@@ -518,3 +523,30 @@ def test_a_message_taken_for_a_caller_that_left_is_not_lost(make_layer):
     reader = make_layer(prefix=getattr(layer, "prefix", None)) if hasattr(layer, "prefix") \
         else layer
     assert reader.receive([second], block=True) == (second, {"n": 2})
+
+
+def test_a_cancelled_async_receive_loses_no_message(make_layer):
+    layer = make_layer(blocking_timeout=1)
+
+    async def scenario() -> Any:
+        waiting = asyncio.ensure_future(layer.receive_async(["test.cancel"]))
+        await asyncio.sleep(0.1)  # let it block
+        waiting.cancel()
+        await layer.send_async("test.cancel", {"kept": True})
+        return await layer.receive_async(["test.cancel"])
+
+    assert run_async(layer, scenario) == ("test.cancel", {"kept": True})
+
+
+def test_close_async_hands_back_what_a_cancelled_receive_took(make_layer, backend):
+    layer = make_layer(blocking_timeout=1)
+    reader = make_layer(prefix=layer.prefix) if backend != "inmemory" else layer
+
+    async def scenario() -> None:
+        waiting = asyncio.ensure_future(layer.receive_async(["test.cancel"]))
+        await asyncio.sleep(0.1)
+        waiting.cancel()
+        await layer.send_async("test.cancel", {"kept": True})
+
+    run_async(layer, scenario)  # ends with close_async()
+    assert reader.receive(["test.cancel"], block=True) == ("test.cancel", {"kept": True})

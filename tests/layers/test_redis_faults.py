@@ -155,6 +155,11 @@ def test_a_shard_that_is_down_affects_only_its_own_channels(redis_url, private_r
         assert asyncio.run(scenario()) == ((healthy, {"n": 2}), (None, None))
         with pytest.raises(RedisLayerUnavailable):
             layer.receive([broken])  # every shard it needs is down: the caller must know
+        group = next(f"g{i}" for i in range(1000) if layer._shard_of(f"g{i}") == 0)
+        layer.group_add(group, healthy)
+        layer.group_add(group, broken)
+        layer.send_group(group, {"group": True})  # the broken member misses it, nobody else
+        assert layer.receive([healthy]) == (healthy, {"group": True})
     finally:
         layer.close()
         healthy_only = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)

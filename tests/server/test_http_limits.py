@@ -125,3 +125,24 @@ def test_server_keeps_serving_while_bad_clients_hang_around(limited_server):
     finally:
         for sock in stuck:
             sock.close()
+
+
+def test_slow_but_steady_body_is_accepted(limited_server):
+    with rawclient.connect(limited_server.port) as sock:
+        sock.sendall(b"POST /steady HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n"
+                     b"Connection: close\r\n\r\n")
+        for byte in b"abcdefgh":  # 8 x 0.3 s: longer than --request-timeout 1, never stalled
+            sock.sendall(bytes([byte]))
+            time.sleep(0.3)
+        response = rawclient.read_response(sock)
+    assert rawclient.status_of(response) == 200
+    assert b'"body_length": 8' in response
+
+
+def test_stalled_body_is_timed_out_with_408(limited_server):
+    with rawclient.connect(limited_server.port) as sock:
+        started = time.monotonic()
+        sock.sendall(b"POST /stall HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf")
+        response = rawclient.read_response(sock)
+    assert rawclient.status_of(response) == 408
+    assert time.monotonic() - started < 4

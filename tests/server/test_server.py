@@ -158,7 +158,11 @@ def test_inherited_file_descriptor_listener():
         assert requests.get(f"http://127.0.0.1:{port}/fd", timeout=5).status_code == 200
     finally:
         process.terminate()
-        process.wait(10)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
         listener.close()
 
 
@@ -220,7 +224,7 @@ def test_console_script_help_lists_every_option():
         assert option in result.stdout
 
 
-def test_python_api_with_ready_callback_and_stop_from_another_thread():
+def test_python_api_ready_callback_stop_and_no_leftover_state():
     result = subprocess.run([sys.executable, "-m", "tests.server.api_runner"], cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True,
                             text=True, timeout=30)
@@ -228,6 +232,7 @@ def test_python_api_with_ready_callback_and_stop_from_another_thread():
     assert "status=200 alive=False" in result.stdout
     assert "addresses=[('127.0.0.1', " in result.stdout
     assert "actions=['complete']" in result.stdout
+    assert "leftovers=(0, 0, 0)" in result.stdout  # no per-connection state left behind
 
 
 @pytest.mark.skipif(not HAS_REDIS_LAYER, reason="channels.layers.redis is not available yet")
@@ -315,3 +320,36 @@ def test_reactor_keeps_running_while_redis_hangs(unique_prefix):
     finally:
         server.stop()
         redis.stop()
+
+
+def test_console_script_is_installed():
+    script = os.path.join(os.path.dirname(sys.executable), "channels-server")
+    if not os.path.exists(script):
+        pytest.skip("package not installed with its console scripts in this interpreter")
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=20)
+    assert result.returncode == 0 and "usage: channels-server" in result.stdout
+
+
+def test_layer_without_the_asyncio_extension_is_refused_clearly():
+    from channels.server import Server
+
+    class SyncOnlyLayer:
+        def send(self, channel, message):
+            pass
+
+    with pytest.raises(TypeError, match="lacks the asyncio extension"):
+        Server(SyncOnlyLayer(), ["tcp:port=0"])
+    with pytest.raises(ValueError, match="at least one endpoint"):
+        Server(SyncOnlyLayer(), [])
+
+
+def test_registry_wrapper_is_unwrapped_to_the_raw_layer():
+    from channels.layers.inmemory import InMemoryChannelLayer
+    from channels.server import Server
+
+    class Wrapper:
+        def __init__(self, layer):
+            self.channel_layer = layer
+
+    raw = InMemoryChannelLayer()
+    assert Server(Wrapper(raw), ["tcp:port=0"]).channel_layer is raw

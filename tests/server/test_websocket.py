@@ -230,7 +230,7 @@ def test_full_receive_channel_closes_with_1013(start_server):
 
 
 def test_full_connect_channel_refuses_with_503(start_server):
-    server = start_server(["--websocket_connect_timeout", "3"],
+    server = start_server(["--websocket_connect_timeout", "10"],
                           {"ECHO_WORKER": "0", "ECHO_CAPACITIES": "websocket.connect=1"})
     conn = rawclient.Buffered(rawclient.connect(server.port))
     try:
@@ -257,3 +257,25 @@ def test_permessage_deflate_can_be_turned_off(start_server):
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
         ws.send("plain")
         assert ws.recv(timeout=5) == "plain"
+
+
+def test_a_burst_of_connects_is_absorbed_not_refused(backend_env, start_server):
+    # daphne#67: a few hundred simultaneous connects overflowed websocket.connect → 503s.
+    import asyncio
+
+    from websockets.asyncio.client import connect as async_connect
+
+    server = start_server([], {**backend_env, "ECHO_CAPACITIES": "websocket.connect=20"})
+
+    async def one(number: int) -> str:
+        async with async_connect(server.ws_url + "/ws/echo", open_timeout=10) as ws:
+            await ws.send(f"n{number}")
+            return await ws.recv()
+
+    async def burst() -> list:
+        return await asyncio.gather(*(one(n) for n in range(200)), return_exceptions=True)
+
+    results = asyncio.run(burst())
+    failures = [r for r in results if not isinstance(r, str)]
+    assert not failures, f"{len(failures)} refused, e.g. {failures[0]!r}"
+    assert results == [f"n{n}" for n in range(200)]

@@ -145,8 +145,17 @@ class Command(RunserverCommand):
     def _server_ready(self, addresses: list[tuple[Any, Any]]) -> None:
         """Print Django's banner once listening, with the real port (``0`` picks a free one)."""
         port = addresses[0][1] if addresses else self.port
-        self.on_bind(port)
         host = f"[{self.addr}]" if self._raw_ipv6 else self.addr
+        if hasattr(RunserverCommand, "on_bind"):  # Django >= 5.1 prints its banner here
+            self.on_bind(port)
+        else:
+            now = datetime.datetime.now().strftime("%B %d, %Y - %X")
+            quit_command = "CTRL-BREAK" if sys.platform == "win32" else "CONTROL-C"
+            self.stdout.write(
+                f"{now}\nDjango version {self.get_version()}, using settings "
+                f"{settings.SETTINGS_MODULE!r}\nStarting ASGI/Channels development server at "
+                f"http://{host}:{port}/\nQuit the server with {quit_command}.\n"
+            )
         self.stdout.write(f"WebSocket URL: ws://{host}:{port}/\n"
                           f"Channel layer {self.channel_layer}\n")
         self.stdout.flush()
