@@ -12,6 +12,12 @@ class ChannelsConfig(AppConfig):
     verbose_name = "Channels"
 
     def ready(self) -> None:
+        from django.conf import settings
+
+        if getattr(settings, "CHANNELS_LEGACY_DJANGO_NAMES", True):
+            from channels.legacy_django import restore_removed_names
+
+            restore_removed_names()
         self._take_over_staticfiles_runserver()
         # Bindings live in another module; register them only when it exists.
         try:
