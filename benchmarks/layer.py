@@ -1,6 +1,7 @@
 """Channel layer benchmark: one command, one JSON line per measurement.
 
-    .venv/bin/python benchmarks/layer.py [--redis URL] [--messages N] [--group-size N]
+    .venv/bin/python benchmarks/layer.py [--redis URL] [--messages N] [--repeat N]
+                                         [--batch N] [--group-size N] [--group-rounds N]
 
 Measures send+receive throughput of each backend (single and batched receive), a group send to
 ``--group-size`` members, and, in the same run against the same Redis, a baseline of plain
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -91,10 +93,11 @@ def send_receive(layer: Any, count: int, batch: int) -> tuple[float, float]:
     return count / (sending + receiving), count / receiving
 
 
-def best_of(repeat: int, measure: Callable[[], tuple[float, float]]) -> tuple[float, float]:
-    """Best of several runs: the machine is shared, so the best run is the least disturbed."""
+def median_of_runs(repeat: int,
+                   measure: Callable[[], tuple[float, float]]) -> tuple[float, float]:
+    """Median of several runs: the machine may be shared, and a median shrugs off outliers."""
     runs = [measure() for _ in range(repeat)]
-    return max(r[0] for r in runs), max(r[1] for r in runs)
+    return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
 
 
 def group_send(layer: Any, members: int, rounds: int, servers: int = 1) -> dict[str, Any]:
@@ -132,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis", default=os.environ.get("CHANNELS_TEST_REDIS"),
                         help="Redis URL (default: a private redis-server started for the run, "
                              "so other clients of a shared Redis do not skew the numbers)")
-    parser.add_argument("--messages", type=int, default=5_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--messages", type=int, default=2_000)
+    parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--group-size", type=int, default=1000)
     parser.add_argument("--group-rounds", type=int, default=20)
@@ -162,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     repeat = args.repeat
     memory = InMemoryChannelLayer(capacity=count + 1)
     for batch in (1, args.batch):
-        both, receive_only = best_of(repeat, lambda b=batch: send_receive(memory, count, b))
+        both, receive_only = median_of_runs(repeat, lambda b=batch: send_receive(memory, count, b))
         emit(backend="inmemory", test="send+receive" if batch == 1 else
              f"send+receive_batch({batch})", messages=count, msgs_per_s=round(both),
              receive_only_msgs_per_s=round(receive_only))
@@ -173,31 +176,42 @@ def run(args: argparse.Namespace) -> int:
     }
     layers = {name: redis_layer(args.redis, **options) for name, options in configs.items()}
     try:
-        # Baseline and layers measured in alternation, so load on the machine hits all alike.
-        results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+        # Baseline and layers are measured back to back in every round, and ratios are taken
+        # within a round, then the median over rounds: the machine is shared, and load that
+        # comes and goes then hits both sides of a ratio alike.
+        rounds: list[dict[tuple[str, int], tuple[float, float]]] = []
         for _ in range(repeat):
-            results.setdefault(("baseline", 1), []).append(baseline(args.redis, count))
+            measured = {("baseline", 1): baseline(args.redis, count)}
             for name, layer in layers.items():
                 for batch in (1, args.batch):
-                    results.setdefault((name, batch), []).append(
-                        send_receive(layer, count, batch))
-        best = {key: (max(r[0] for r in runs), max(r[1] for r in runs))
-                for key, runs in results.items()}
-        plain, plain_receive = best[("baseline", 1)]
+                    measured[(name, batch)] = send_receive(layer, count, batch)
+            rounds.append(measured)
+
+        def median_of(value: Callable[[dict], float]) -> float:
+            return statistics.median(value(measured) for measured in rounds)
+
+        base = ("baseline", 1)
         emit(backend="redis-py RPUSH/BLPOP", test="send+receive (baseline)", messages=count,
-             msgs_per_s=round(plain), receive_only_msgs_per_s=round(plain_receive))
+             rounds=repeat, msgs_per_s=round(median_of(lambda m: m[base][0])),
+             receive_only_msgs_per_s=round(median_of(lambda m: m[base][1])))
         for name in layers:
-            single, single_receive = best[(name, 1)]
-            batched, batched_receive = best[(name, args.batch)]
-            emit(backend=name, test="send+receive", messages=count, msgs_per_s=round(single),
-                 ratio_vs_baseline=round(single / plain, 2),
-                 receive_only_msgs_per_s=round(single_receive),
-                 receive_ratio_vs_baseline=round(single_receive / plain_receive, 2))
+            single, batched = (name, 1), (name, args.batch)
+            emit(backend=name, test="send+receive", messages=count,
+                 msgs_per_s=round(median_of(lambda m, k=single: m[k][0])),
+                 ratio_vs_baseline=round(median_of(
+                     lambda m, k=single: m[k][0] / m[base][0]), 2),
+                 receive_only_msgs_per_s=round(median_of(lambda m, k=single: m[k][1])),
+                 receive_ratio_vs_baseline=round(median_of(
+                     lambda m, k=single: m[k][1] / m[base][1]), 2))
             emit(backend=name, test=f"send+receive_batch({args.batch})", messages=count,
-                 msgs_per_s=round(batched), ratio_vs_baseline=round(batched / plain, 2),
-                 ratio_vs_unbatched=round(batched / single, 2),
-                 receive_only_msgs_per_s=round(batched_receive),
-                 receive_ratio_vs_unbatched=round(batched_receive / single_receive, 2))
+                 msgs_per_s=round(median_of(lambda m, k=batched: m[k][0])),
+                 ratio_vs_baseline=round(median_of(
+                     lambda m, k=batched: m[k][0] / m[base][0]), 2),
+                 ratio_vs_unbatched=round(median_of(
+                     lambda m, k=batched, u=single: m[k][0] / m[u][0]), 2),
+                 receive_only_msgs_per_s=round(median_of(lambda m, k=batched: m[k][1])),
+                 receive_ratio_vs_unbatched=round(median_of(
+                     lambda m, k=batched, u=single: m[k][1] / m[u][1]), 2))
     finally:
         for layer in layers.values():
             layer.flush()

@@ -286,18 +286,39 @@ class BaseChannelLayer:
                 return capacity
         return self.capacity
 
+    # -- what each backend provides ------------------------------------------------------------
+
+    def send(self, channel: str, message: dict) -> None:
+        raise NotImplementedError
+
+    def receive(self, channels: list[str], block: bool = False) -> tuple:
+        raise NotImplementedError
+
+    def receive_batch(self, channels: list[str], limit: int,
+                      block: bool = False) -> list[tuple[str, dict]]:
+        raise NotImplementedError
+
+    async def receive_async(self, channels: list[str]) -> tuple:
+        raise NotImplementedError
+
+    def new_channel(self, pattern: str) -> str:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections; a no-op where there are none."""
+
     # -- shared helpers -----------------------------------------------------------------------
 
     def serialize(self, message: Any) -> bytes:
         return serialize_message(message, self.max_message_size)
 
-    def receive_many(self, channels: list[str], block: bool = False):
+    def receive_many(self, channels: list[str], block: bool = False) -> tuple:
         """Deprecated Channels 1 name of :meth:`receive` (it always meant a single message)."""
         warnings.warn("receive_many() is deprecated; use receive()", DeprecationWarning,
                       stacklevel=2)
         return self.receive(channels, block=block)
 
-    def receive_twisted(self, channels: list[str]):
+    def receive_twisted(self, channels: list[str]) -> Any:
         """A Deferred firing ``(channel, message)`` or ``(None, None)``.
 
         Under Twisted's asyncio reactor this wraps :meth:`receive_async` so the reactor thread

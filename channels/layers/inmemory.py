@@ -130,9 +130,6 @@ class InMemoryChannelLayer(BaseChannelLayer):
         while entries and entries[0][0] <= now:
             _, _, channel, _ = entries.popleft()
             self._forget_entry(queue, channel)
-            # ASGI: a member whose message expired unread may be dropped from its groups.
-            for members in self._groups.values():
-                members.pop(channel, None)
 
     @staticmethod
     def _forget_entry(queue: _Queue, channel: str) -> None:
@@ -320,9 +317,6 @@ class InMemoryChannelLayer(BaseChannelLayer):
                 "messages_pending": len(entries),
                 "messages_max_age": (now - entries[0][1]) if entries else 0,
             }
-
-    def close(self) -> None:
-        """Nothing to release; present so callers can treat every backend alike."""
 
 
 def _resolve(future: asyncio.Future) -> None:

@@ -563,18 +563,18 @@ class RedisChannelLayer(BaseChannelLayer):
             for shard, queues in by_shard.items():
                 key = (shard, tuple(sorted(queues)))
                 future = self._inflight.get(key)
-                if future is None:
+                if future is None or future.cancelled():  # cancelled: by an earlier close()
                     future = self._executor.submit(self._pop_into_stash, key, shard, queues)
                     self._inflight[key] = future
                 futures.append(future)
         done, _ = concurrent.futures.wait(futures, timeout=remaining,
                                           return_when=concurrent.futures.FIRST_COMPLETED)
         shards = list(by_shard)
-        errors = [future.exception() for future in done if future.exception() is not None]
-        for future in done:
-            if future.exception() is not None:
-                self._mark_down(shards[futures.index(future)], future.exception())
-        self._raise_if_all_failed(errors, len(futures))
+        failed = [future for future in done
+                  if not future.cancelled() and future.exception() is not None]
+        for future in failed:
+            self._mark_down(shards[futures.index(future)], future.exception())
+        self._raise_if_all_failed([future.exception() for future in failed], len(futures))
 
     def _pop_into_stash(self, key: tuple, shard: int, queues: list[str]) -> None:
         try:
@@ -707,6 +707,8 @@ class RedisChannelLayer(BaseChannelLayer):
             # Let in-flight blocking pops end (within blocking_timeout) so that whatever they
             # take lands in the stash and goes back to Redis below, instead of being lost.
             executor.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            self._inflight.clear()
         for shard, channel, commands in self._stash_return_plan():
             try:
                 pipe = self._clients[shard].pipeline(transaction=False)
@@ -857,11 +859,10 @@ class RedisChannelLayer(BaseChannelLayer):
         done, _ = await asyncio.wait(tasks, timeout=remaining,
                                      return_when=asyncio.FIRST_COMPLETED)
         shards = list(by_shard)
-        errors = [task.exception() for task in done if task.exception() is not None]
-        for task in done:
-            if task.exception() is not None:
-                self._mark_down(shards[tasks.index(task)], task.exception())
-        self._raise_if_all_failed(errors, len(tasks))
+        failed = [task for task in done if not task.cancelled() and task.exception() is not None]
+        for task in failed:
+            self._mark_down(shards[tasks.index(task)], task.exception())
+        self._raise_if_all_failed([task.exception() for task in failed], len(tasks))
 
     async def _pop_async_into_stash(self, state: _AsyncState, key: tuple, shard: int,
                                     queues: list[str], count: int) -> None:
