@@ -33,6 +33,9 @@ from channels.layers.base import (
 
 Received = tuple[str | None, dict | None]
 
+#: Channels whose statistics counters are kept before idle ones are forgotten.
+MAX_COUNTED_CHANNELS = 10_000
+
 
 @dataclass
 class _Queue:
@@ -111,6 +114,12 @@ class InMemoryChannelLayer(BaseChannelLayer):
     def _counters(self, key: str) -> _Counters:
         counters = self._channel_counters.get(key)
         if counters is None:
+            if len(self._channel_counters) >= MAX_COUNTED_CHANNELS:
+                # Single-reader channels are new names all the time (one per request body):
+                # forget the counters of channels that hold nothing, so memory stays bounded.
+                self._channel_counters = {name: kept for name, kept
+                                          in self._channel_counters.items()
+                                          if name in self._queues}
             counters = self._channel_counters[key] = _Counters()
         return counters
 

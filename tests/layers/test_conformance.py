@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -27,6 +28,19 @@ def run_async(layer: Any, make_coroutine: Callable[[], Awaitable[Any]]) -> Any:
                 await close()
 
     return asyncio.run(main())
+
+
+@contextlib.contextmanager
+def sent_soon(layer: Any, channel: str, message: dict, delay: float = 0.1) -> Iterator[None]:
+    """Send from another thread after ``delay``; on exit wait for that thread to finish, so
+    that the layer is never closed under a send still reading its reply."""
+    timer = threading.Timer(delay, layer.send, (channel, message))
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        timer.join(5)
 
 
 def names_on_two_shards(layer: Any) -> tuple[str, str]:
@@ -67,13 +81,9 @@ def test_blocking_receive_returns_within_its_bound(make_layer):
 
 def test_blocking_receive_wakes_when_another_thread_sends(make_layer):
     layer = make_layer(blocking_timeout=5)
-    timer = threading.Timer(0.1, layer.send, ("test.wake", {"n": 1}))
     started = time.monotonic()
-    timer.start()
-    try:
+    with sent_soon(layer, "test.wake", {"n": 1}):
         assert layer.receive(["test.wake"], block=True) == ("test.wake", {"n": 1})
-    finally:
-        timer.cancel()
     assert time.monotonic() - started < 2
 
 
@@ -81,14 +91,11 @@ def test_blocking_receive_over_two_shards_is_not_stalled_by_either(make_layer):
     layer = make_layer(blocking_timeout=2)
     first, second = names_on_two_shards(layer)
     for target in (first, second):
-        timer = threading.Timer(0.1, layer.send, (target, {"to": target}))
         started = time.monotonic()
-        timer.start()
-        try:
+        with sent_soon(layer, target, {"to": target}):
             assert layer.receive([first, second], block=True) == (target, {"to": target})
-        finally:
-            timer.cancel()
-        assert time.monotonic() - started < 1.5, f"receive stalled waiting for {target}"
+            elapsed = time.monotonic() - started
+        assert elapsed < 1.5, f"receive stalled waiting for {target}"
 
 
 def test_receive_batch_returns_up_to_limit_in_order(layer):
@@ -420,13 +427,9 @@ def test_async_receive_wakes_when_another_thread_sends(make_layer):
     layer = make_layer(blocking_timeout=5)
 
     async def scenario() -> tuple[Any, float]:
-        timer = threading.Timer(0.1, layer.send, ("test.async", {"a": 1}))
         started = time.monotonic()
-        timer.start()
-        try:
+        with sent_soon(layer, "test.async", {"a": 1}):
             return await layer.receive_async(["test.async"]), time.monotonic() - started
-        finally:
-            timer.cancel()
 
     result, elapsed = run_async(layer, scenario)
     assert result == ("test.async", {"a": 1})
@@ -480,14 +483,10 @@ def test_async_receive_over_two_shards_is_not_stalled(make_layer):
     async def scenario() -> list[float]:
         timings = []
         for target in (first, second):
-            timer = threading.Timer(0.1, layer.send, (target, {"to": target}))
             started = time.monotonic()
-            timer.start()
-            try:
+            with sent_soon(layer, target, {"to": target}):
                 assert await layer.receive_async([first, second]) == (target, {"to": target})
-            finally:
-                timer.cancel()
-            timings.append(time.monotonic() - started)
+                timings.append(time.monotonic() - started)
         return timings
 
     assert max(run_async(layer, scenario)) < 1.5
