@@ -13,8 +13,11 @@ Three measurements per stack, each printed as one JSON line:
 * ``fixed``: an open-loop load of ``--rate`` requests/s (default 300) for ``--duration`` seconds,
   new connection per request; latency is measured from each request's scheduled start, so a
   stalled server cannot hide its backlog (no coordinated omission).
-A final line gives the ratios the target is stated in (channels rps >= 0.8x gunicorn's,
-channels p99 at the fixed rate <= 2x gunicorn's).
+A line per run gives the ratios the target is stated in (channels rps >= 0.8x gunicorn's,
+channels p99 at the fixed rate <= 2x gunicorn's); the ``max`` lines also give the CPU each
+server process spent per request (from /proc, children included: gunicorn's worker). With
+``--repeat N`` the whole sequence runs N times and a last ``median`` line summarises them: the
+machine this was written on is shared, and single runs move by a third.
 The client runs on asyncio in this process; servers run as subprocesses on free ports.
 """
 
@@ -26,6 +29,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -189,11 +193,33 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.wait(5)
 
 
-def measure(stack: str, port: int, options: argparse.Namespace) -> dict[str, dict[str, Any]]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (gunicorn's worker), from /proc."""
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            total += sum(cpu_seconds(int(child)) for child in children.read().split())
+    except (OSError, IndexError, ValueError):
+        pass  # not Linux, or the process is gone: the figure is informative only
+    return total
+
+
+def measure(stack: str, port: int, options: argparse.Namespace,
+            processes: dict[str, int]) -> dict[str, dict[str, Any]]:
     wait_until_serving(port)
     asyncio.run(closed_loop(port, options.concurrency, 1.0))  # warm-up
+    before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    saturated = asyncio.run(closed_loop(port, options.concurrency, options.duration))
+    if saturated["requests"]:
+        saturated["cpu_ms_per_request"] = {
+            name: round((cpu_seconds(pid) - before[name]) * 1000 / saturated["requests"], 3)
+            for name, pid in processes.items()
+        }
     results = {
-        "max": asyncio.run(closed_loop(port, options.concurrency, options.duration)),
+        "max": saturated,
         "max_keepalive": asyncio.run(closed_loop(port, options.concurrency, options.duration,
                                                  keepalive=True)),
         "fixed": asyncio.run(open_loop(port, options.rate, options.duration)),
@@ -212,12 +238,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rate", type=float, default=300.0)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the whole sequence this many times and report medians")
     parser.add_argument("--worker-args", default="",
                         help='extra runworker options, e.g. "--batch-size 8"')
     options = parser.parse_args()
 
     emit(config={"duration": options.duration, "concurrency": options.concurrency,
                  "rate": options.rate, "worker_args": options.worker_args,
+                 "repeat": options.repeat,
                  "redis": options.redis or "private", "cpus": os.cpu_count()})
     private_redis = None
     if options.redis is None:
@@ -228,7 +257,10 @@ def main() -> None:
         options.redis = f"redis://127.0.0.1:{redis_port}/0"
         wait_for_port(redis_port)
     try:
-        run_all(options)
+        runs = [run_all(options) for _ in range(max(1, options.repeat))]
+        if len(runs) > 1:
+            emit(result="median", runs=len(runs),
+                 **{key: statistics.median(run[key] for run in runs) for key in runs[0]})
     finally:
         if private_redis is not None:
             stop([private_redis])
@@ -245,7 +277,7 @@ def wait_for_port(port: int, timeout: float = 10) -> None:
     raise RuntimeError(f"nothing listening on port {port} within {timeout}s")
 
 
-def run_all(options: argparse.Namespace) -> None:
+def run_all(options: argparse.Namespace) -> dict[str, float]:
     prefix = f"bench-http-{uuid.uuid4().hex[:8]}:"
     env = dict(os.environ, DJANGO_SETTINGS_MODULE=SETTINGS, CORE_TEST_REDIS_URL=options.redis,
                CORE_TEST_PREFIX=prefix, PYTHONPATH=str(ROOT))
@@ -260,7 +292,8 @@ def run_all(options: argparse.Namespace) -> None:
                "-p", str(channels_port), "-v", "0"], env),
     ]
     try:
-        channels = measure("channels", channels_port, options)
+        channels = measure("channels", channels_port, options,
+                           {"worker": processes[0].pid, "server": processes[1].pid})
     finally:
         stop(processes)
         from channels.layers.redis import RedisChannelLayer
@@ -274,18 +307,24 @@ def run_all(options: argparse.Namespace) -> None:
                         "-b", f"127.0.0.1:{gunicorn_port}", "--log-level", "warning",
                         "tests.core.project.wsgi:application"], env)]
     try:
-        gunicorn = measure("gunicorn", gunicorn_port, options)
+        gunicorn = measure("gunicorn", gunicorn_port, options, {"gunicorn": processes[0].pid})
     finally:
         stop(processes)
 
-    emit(
-        result="ratio",
-        rps_ratio=round(channels["max"]["rps"] / gunicorn["max"]["rps"], 2),
-        keepalive_rps_ratio=round(
+    summary_line = {
+        "channels_rps": channels["max"]["rps"],
+        "gunicorn_rps": gunicorn["max"]["rps"],
+        "rps_ratio": round(channels["max"]["rps"] / gunicorn["max"]["rps"], 2),
+        "keepalive_rps_ratio": round(
             channels["max_keepalive"]["rps"] / gunicorn["max_keepalive"]["rps"], 2),
-        fixed_p99_ratio=round(channels["fixed"]["p99_ms"] / gunicorn["fixed"]["p99_ms"], 2),
-        target="rps_ratio >= 0.8 and fixed_p99_ratio <= 2.0",
-    )
+        "channels_fixed_p99_ms": channels["fixed"]["p99_ms"],
+        "gunicorn_fixed_p99_ms": gunicorn["fixed"]["p99_ms"],
+        "fixed_p99_ratio": round(channels["fixed"]["p99_ms"] / gunicorn["fixed"]["p99_ms"], 2),
+        **{f"cpu_ms_{name}": value
+           for name, value in channels["max"].get("cpu_ms_per_request", {}).items()},
+    }
+    emit(result="ratio", **summary_line, target="rps_ratio >= 0.8 and fixed_p99_ratio <= 2.0")
+    return summary_line
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ entries fail when the routing is loaded, not when the first message arrives.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -40,15 +41,20 @@ def _text(value: Any) -> str:
 
 
 def _compile_filter(key: str, pattern: Any, allow_positional: bool = False) -> re.Pattern[str]:
+    flags = 0
     if isinstance(pattern, re.Pattern):
+        # A compiled regex keeps its flags (re.IGNORECASE ...), as Channels 1.1 used it as is;
+        # a bytes one is recompiled as text, since values are matched as text.
+        flags = pattern.flags & ~re.LOCALE if isinstance(pattern.pattern, bytes) else (
+            pattern.flags)
         pattern = pattern.pattern
     if isinstance(pattern, bytes):
         pattern = pattern.decode("ascii")
     if not isinstance(pattern, str):
         raise ValueError(f"Filter {key}={pattern!r} must be a regex string")
     try:
-        regex = re.compile(pattern)
-    except re.error as exc:
+        regex = re.compile(pattern, flags)
+    except (re.error, ValueError) as exc:
         raise ValueError(f"Filter {key}={pattern!r} is not a valid regex: {exc}") from exc
     # Only named groups can become consumer kwargs; a positional group has nowhere to go.
     if not allow_positional and regex.groups != len(regex.groupindex):
@@ -86,7 +92,8 @@ class Route:
     def match(self, message: Any) -> MatchResult | None:
         return self._match(message.channel.name, message.content)
 
-    def _match(self, channel: str, content: Mapping[str, Any]) -> MatchResult | None:
+    def _match(self, channel: str, content: Mapping[str, Any],
+               message: Any = None) -> MatchResult | None:
         if channel not in self.channels:
             return None
         call_args: dict[str, Any] = {}
@@ -135,9 +142,10 @@ class Include:
         }
 
     def match(self, message: Any) -> MatchResult | None:
-        return self._match(message.channel.name, message.content)
+        return self._match(message.channel.name, message.content, message)
 
-    def _match(self, channel: str, content: Mapping[str, Any]) -> MatchResult | None:
+    def _match(self, channel: str, content: Mapping[str, Any],
+               message: Any = None) -> MatchResult | None:
         call_args: dict[str, Any] = {}
         if self.prefixes:
             # Only the keys we cut change, so a shallow copy is enough and leaves the message alone.
@@ -152,7 +160,10 @@ class Include:
                 content[key] = value[match.end() :]
                 call_args.update(match.groupdict())
         for entry in self.routing:
-            result = entry._match(channel, content)
+            if _matches_fast(entry):
+                result = entry._match(channel, content, message)
+            else:
+                result = entry.match(_message_view(message, content))
             if result is not None:
                 consumer, inner_args = result
                 return consumer, {**call_args, **inner_args}
@@ -161,7 +172,7 @@ class Include:
     def channel_names(self) -> set[str]:
         names: set[str] = set()
         for entry in self.routing:
-            names |= entry.channel_names()
+            names |= set(entry.channel_names())
         return names
 
 
@@ -175,7 +186,7 @@ class Router:
 
     def add_route(self, route: Route | Include) -> None:
         """Append an entry (it matches only when nothing before it does)."""
-        if not isinstance(route, (Route, Include)):
+        if not isinstance(route, (Route, Include)) and not _is_custom_entry(route):
             raise ValueError(
                 f"Routing entries must be route(), route_class() or include(), got {route!r}"
             )
@@ -220,7 +231,7 @@ class Router:
             if isinstance(entry, (list, tuple)):
                 # A nested list is an include without prefixes (as apply_routes builds them).
                 entry = Include(list(entry))
-            if not isinstance(entry, (Route, Include)):
+            if not isinstance(entry, (Route, Include)) and not _is_custom_entry(entry):
                 raise ValueError(
                     f"Routing entries must be route(), route_class() or include(), got {entry!r}"
                 )
@@ -232,6 +243,28 @@ class Router:
         if isinstance(value, bytes):
             return value.decode("ascii")
         return value
+
+
+def _is_custom_entry(entry: Any) -> bool:
+    """Channels 1.1 took any object with ``match(message)`` and ``channel_names()`` as an entry."""
+    return callable(getattr(entry, "match", None)) and callable(
+        getattr(entry, "channel_names", None))
+
+
+def _matches_fast(entry: Any) -> bool:
+    """Our own entries match on (channel, content) without building a message per entry;
+    subclasses that override ``match`` get a message, as in Channels 1.1."""
+    return (isinstance(entry, Route) and type(entry).match is Route.match) or (
+        isinstance(entry, Include) and type(entry).match is Include.match)
+
+
+def _message_view(message: Any, content: Mapping[str, Any]) -> Any:
+    """The message as a custom entry should see it: with an include's prefixes cut off."""
+    if message is None or content is message.content:
+        return message
+    view = copy.copy(message)
+    view.content = dict(content)
+    return view
 
 
 def null_consumer(*args: Any, **kwargs: Any) -> None:

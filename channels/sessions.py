@@ -63,18 +63,29 @@ def channel_session_key(reply_channel: str) -> str:
 
 
 def session_for_reply_channel(reply_channel: str) -> SessionBase:
-    """The (loaded) session store of a socket, which may not exist in storage yet.
+    """The (loaded) session store of a socket, keyed by its reply channel.
 
     Uses ``CHANNEL_SESSION_ENGINE`` if set (a socket's session often wants a faster store than
-    the browser's), else ``SESSION_ENGINE``. A session that is not stored yet comes back with
-    ``session_key`` None, as Django's stores report a missing session.
+    the browser's), else ``SESSION_ENGINE``. As in Channels 1.1 the store always carries the
+    socket's key, even before anything is stored, so code outside consumers (a view changing a
+    socket's session) reads and writes the socket's own session, never a fresh random one;
+    saving one that was never stored raises Django's ``UpdateError``.
     """
+    return _load_channel_session(reply_channel)[0]
+
+
+def _load_channel_session(reply_channel: str) -> tuple[SessionBase, bool]:
+    """The socket's session store and whether it exists in storage already."""
     engine_path = getattr(settings, "CHANNEL_SESSION_ENGINE", None) or settings.SESSION_ENGINE
     engine = _session_engine(engine_path)
-    session = engine.SessionStore(session_key=channel_session_key(reply_channel))
-    # Touch the data so the store loads now and a missing row shows as session_key None.
+    session_key = channel_session_key(reply_channel)
+    session = engine.SessionStore(session_key=session_key)
+    # Loading now tells us whether it is stored: Django's stores drop the key of a missing
+    # session (they would invent a random one on save), so it is put back afterwards.
     session.keys()
-    return session
+    exists = session.session_key is not None
+    session._session_key = session_key
+    return session, exists
 
 
 def _create_channel_session(reply_channel: str, session: SessionBase) -> SessionBase:
@@ -84,8 +95,8 @@ def _create_channel_session(reply_channel: str, session: SessionBase) -> Session
         session.save(must_create=True)
     except CreateError:
         # Two messages of one socket raced to create it: the other won, so use its row.
-        session = session_for_reply_channel(reply_channel)
-        if session.session_key is None:
+        session, exists = _load_channel_session(reply_channel)
+        if not exists:
             raise ValueError(
                 f"Could neither create nor load the channel session of {reply_channel!r}"
             ) from None
@@ -123,8 +134,8 @@ def channel_session(func: Consumer) -> Consumer:
                 f"{message.channel.name!r} has none"
             )
         reply_channel = message.reply_channel.name
-        session = session_for_reply_channel(reply_channel)
-        if session.session_key is None:
+        session, exists = _load_channel_session(reply_channel)
+        if not exists:
             session = _create_channel_session(reply_channel, session)
         message.channel_session = session
         result = func(*args, **kwargs)
@@ -341,6 +352,22 @@ def _release_due(message: Message, slight: bool, next_order: int, abandoned: boo
     if channels:
         for content in _take_waiting(message, channels):
             _release(message, content)
+
+
+def requeue_messages(message: Message) -> None:
+    """Send every message of this socket that waits for its turn back to its own channel.
+
+    The Channels 1.1 helper of the same name, for code that drives ordering itself. Messages
+    still not due simply wait again when they are handled, so nothing is lost or run early.
+    """
+    if message.reply_channel is None:
+        raise ValueError("requeue_messages needs a message with a reply_channel")
+    session = getattr(message, "channel_session", None)
+    if session is not None:
+        next_order = session.get(NEXT_ORDER_KEY, 0)
+    else:
+        next_order = _stored_state(message.reply_channel.name)[0]
+    _release_due(message, False, next_order, True)
 
 
 def _abandon_ordering(message: Message, order: int) -> None:

@@ -45,12 +45,16 @@ class BaseOriginValidator:
         return self.func(*args, **kwargs)
 
     @staticmethod
-    def get_header(message: Message, name: str | bytes) -> bytes | None:
-        """The first value of a header in an ASGI message (names compared case-insensitively)."""
+    def get_header(message: Message, name: str | bytes) -> list[bytes]:
+        """The value of a header in an ASGI message as a one-item list (the shape Channels 1.1
+        subclasses index with ``[0]``); ``KeyError`` when it is absent. Names are compared
+        case-insensitively."""
         if isinstance(name, str):
             name = name.encode("ascii")
         values = header_values(message.get("headers"), name.lower())
-        return values[0].encode("latin-1") if values else None
+        if not values:
+            raise KeyError(f"No header named {name!r}")
+        return [values[0].encode("latin-1")]
 
     def get_origin(self, message: Message) -> str:
         """The Origin header as text; refuses connections without a usable one.
@@ -58,7 +62,10 @@ class BaseOriginValidator:
         Browsers always send Origin on WebSocket handshakes, so its absence means a non-browser
         client, or a proxy stripping it; neither can be checked, so neither is let in.
         """
-        origin = self.get_header(message, b"origin")
+        try:
+            origin = self.get_header(message, b"origin")[0]
+        except (KeyError, IndexError):
+            origin = b""
         if not origin:
             raise DenyConnection("WebSocket handshake without an Origin header")
         try:

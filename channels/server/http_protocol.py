@@ -94,7 +94,7 @@ class WebRequest(http.Request):
         self.started_at = time.monotonic()
         self.body_size = 0
         self.client_address: list | None = None
-        self._timeout_call: Any = None
+        self._response_deadline: Any = None
         self._path_text = "/"
 
     # -- receiving --------------------------------------------------------------------------
@@ -149,8 +149,9 @@ class WebRequest(http.Request):
             "server": _address(self.getHost()),
         }
         if self.server.http_timeout is not None:
-            self._timeout_call = self.server.call_later(self.server.http_timeout, self._timed_out)
-        asyncio.get_event_loop().create_task(self._forward(message, more_body))
+            self._response_deadline = self.server.timeouts.deadline(self._timed_out)
+            self._response_deadline.arm(self.server.http_timeout)
+        self.server.loop.create_task(self._forward(message, more_body))
 
     def _header_list(self) -> list[list[bytes]]:
         """Lower-cased ``[name, value]`` pairs, one per value, in arrival order per name.
@@ -339,7 +340,6 @@ class WebRequest(http.Request):
         self._log_complete()
 
     def _timed_out(self) -> None:
-        self._timeout_call = None
         if self.response_started or self.finished:
             return  # the timeout only covers the wait for the response to START
         logger.warning("No response to %s %s within %s s: answered 503",
@@ -348,16 +348,16 @@ class WebRequest(http.Request):
         self.respond_error(503, "Worker server failed to respond within time limit.")
 
     def _cancel_timeout(self) -> None:
-        if self._timeout_call is not None:
-            if self._timeout_call.active():
-                self._timeout_call.cancel()
-            self._timeout_call = None
+        if self._response_deadline is not None:
+            self._response_deadline.cancel()
 
     def _forget_reply_channel(self) -> None:
         if self.reply_channel is not None:
             self.server.reply_protocols.pop(self.reply_channel, None)
 
     def _log_complete(self) -> None:
+        if self.server.action_logger is None:
+            return  # no access log: skip building its details on every response
         client = self.client_address or _address(self.getClientAddress())
         self.server.log_action(self, "complete", {
             "path": self.uri.decode("latin-1"),
@@ -406,6 +406,8 @@ class HTTPChannel(http.HTTPChannel):
     """Twisted's HTTP/1.1 parser with our limits and a deadline for slow clients."""
 
     requestFactory = WebRequest
+    _idle_deadline: Any = None
+    _secure: bool | None = None
 
     def connectionMade(self) -> None:
         self.server: Server = self.factory.server
@@ -413,7 +415,10 @@ class HTTPChannel(http.HTTPChannel):
         self.refused = False
         self._header_bytes = 0
         self._header_lines = 0
-        self._request_deadline: Any = None
+        timeouts = self.server.timeouts
+        self._request_deadline = timeouts.deadline(self._request_timed_out)
+        # Twisted's keep-alive idle timeout (TimeoutMixin) on the shared sweep: see setTimeout.
+        self._idle_deadline = timeouts.deadline(self.timeoutConnection)
         self._linger_call: Any = None
         # Our limits answer 414/431 before Twisted's own (which only say 400) can trigger.
         self.MAX_LENGTH = self.server.max_header_size
@@ -422,13 +427,18 @@ class HTTPChannel(http.HTTPChannel):
         super().connectionMade()
         self.server.http_channels.add(self)
 
+    def isSecure(self) -> bool:
+        # Asked for every request; the answer (an interface adaptation) cannot change.
+        if self._secure is None:
+            self._secure = super().isSecure()
+        return self._secure
+
     def dataReceived(self, data: bytes) -> None:
         if self.refused:
             return  # lingering: read and discard so the client can read our error response
-        if (self._request_deadline is None and not self._handlingRequest
-                and self.server.request_timeout is not None):
-            self._request_deadline = self.callLater(self.server.request_timeout,
-                                                    self._request_timed_out)
+        if (not self._handlingRequest and self.server.request_timeout is not None
+                and not self._request_deadline.active()):
+            self._request_deadline.arm(self.server.request_timeout)
         super().dataReceived(data)
 
     def lineReceived(self, line: bytes) -> None:
@@ -458,9 +468,9 @@ class HTTPChannel(http.HTTPChannel):
             return
         if self.refused:
             return
-        if self._request_deadline is not None and not self._handlingRequest:
+        if self._request_deadline.active() and not self._handlingRequest:
             # Receiving a body: progress resets the clock (see allHeadersReceived).
-            self._request_deadline.reset(self.server.request_timeout)
+            self._request_deadline.arm(self.server.request_timeout)
         super().rawDataReceived(data)
 
     def hand_over(self, protocol: Any) -> None:
@@ -483,8 +493,7 @@ class HTTPChannel(http.HTTPChannel):
         # chunk, and only a stall of request_timeout answers 408.
         self._cancel_request_deadline()
         if self.length != 0 and self.server.request_timeout is not None:
-            self._request_deadline = self.callLater(self.server.request_timeout,
-                                                    self._request_timed_out)
+            self._request_deadline.arm(self.server.request_timeout)
         super().allHeadersReceived()
 
     def allContentReceived(self) -> None:
@@ -494,17 +503,34 @@ class HTTPChannel(http.HTTPChannel):
         super().allContentReceived()
 
     def _request_timed_out(self) -> None:
-        self._request_deadline = None
         if not self._handlingRequest and not self.refused:
             logger.info("Client %s did not finish its request within %s s: 408",
                         self.transport.getPeer(), self.server.request_timeout)
             self.refuse(408, "Request Timeout", "The request was not completed in time.")
 
     def _cancel_request_deadline(self) -> None:
-        if self._request_deadline is not None:
-            if self._request_deadline.active():
-                self._request_deadline.cancel()
-            self._request_deadline = None
+        self._request_deadline.cancel()
+
+    def setTimeout(self, period: float | None) -> float | None:
+        """TimeoutMixin's idle timeout, kept on the server's deadline sweep.
+
+        Twisted arms, cancels and re-arms this timer for every request on a connection; as a
+        reactor ``callLater`` each of those is a heap operation, here a dict operation.
+        """
+        if self._idle_deadline is None:
+            return super().setTimeout(period)
+        previous, self.timeOut = self.timeOut, period
+        if period is None:
+            self._idle_deadline.cancel()
+        else:
+            self._idle_deadline.arm(period)
+        return previous
+
+    def resetTimeout(self) -> None:
+        if self._idle_deadline is None:
+            super().resetTimeout()
+        elif self.timeOut is not None and self._idle_deadline.active():
+            self._idle_deadline.arm(self.timeOut)
 
     def refuse(self, status: int, reason: str, text: str) -> None:
         """Answer a request we will not parse further, then close the connection."""

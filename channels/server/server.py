@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from channels.layers.base import ChannelFull, MessageTooLarge
+from channels.server.timeouts import DeadlineSweeper
 
 logger = logging.getLogger("channels.server")
 
@@ -178,6 +179,7 @@ class Server:
         self.listening_ports: list[Any] = []
         self.stopping = False
         self.reactor: Any = None
+        self.timeouts: Any = None  # a DeadlineSweeper once run() has the reactor
         self.loop: asyncio.AbstractEventLoop | None = None
         self._reply_task: asyncio.Task | None = None
         self._listen_errors: list[str] = []
@@ -192,6 +194,7 @@ class Server:
         from channels.server.ws_protocol import build_websocket_factory
 
         self.reactor = install_reactor()
+        self.timeouts = DeadlineSweeper(self.reactor)
         self.http_factory = HTTPFactory(self)
         self.ws_factory = build_websocket_factory(self)
         self.reactor.callWhenRunning(self._start)

@@ -137,11 +137,12 @@ class Client:
         try:
             return consumer(message, **kwargs)
         except DenyConnection:
-            # What the worker does: the handshake is refused (HTTP 403 at the server).
+            # The refusal the worker would send (HTTP 403 at the server) goes out, and the
+            # exception still reaches the test, as in Channels 1.1 (assertRaises(DenyConnection)).
             pending_message_store.discard()
-            if message.channel.name == "websocket.connect":
+            if message.channel.name == "websocket.connect" and message.reply_channel:
                 message.reply_channel.send({"close": True}, immediately=True)
-            return None
+            raise
         except ChannelSocketException as exc:
             pending_message_store.discard()
             exc.run(message)

@@ -29,6 +29,8 @@ from channels import DEFAULT_CHANNEL_LAYER
 
 #: Environment variable through which the test database names reach the children.
 DATABASES_ENV = "CHANNELS_LIVE_DATABASES"
+#: Environment variable naming the host the children must accept requests for.
+ALLOWED_HOST_ENV = "CHANNELS_LIVE_ALLOWED_HOST"
 
 
 class LiveServerProcessError(RuntimeError):
@@ -128,6 +130,9 @@ class ChannelLiveServerTestCase(TransactionTestCase):
             env[DATABASES_ENV] = json.dumps(names)
         else:
             env.pop(DATABASES_ENV, None)
+        # Django's live server test case lets its own host in (ALLOWED_HOSTS), and so did
+        # Channels 1.1's forked children; these are fresh processes, so they are told.
+        env[ALLOWED_HOST_ENV] = self.host
         # Children import the project the way this process did.
         env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
         return env
@@ -222,6 +227,9 @@ def _setup_django() -> None:
         # The test run renamed these (test_...); point the copy of the settings at them.
         settings.DATABASES[alias]["NAME"] = name
         settings.DATABASES[alias].setdefault("TEST", {})["NAME"] = name
+    allowed_host = os.environ.get(ALLOWED_HOST_ENV)
+    if allowed_host and allowed_host not in settings.ALLOWED_HOSTS:
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, allowed_host]
     django.setup()
 
 

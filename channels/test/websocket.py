@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.http.cookie import SimpleCookie
 
 from channels import DEFAULT_CHANNEL_LAYER
-from channels.sessions import _create_channel_session, session_for_reply_channel
+from channels.sessions import _create_channel_session, _load_channel_session
 from channels.test.base import Client
 
 
@@ -81,8 +81,8 @@ class WSClient(Client):
         values put here before connecting are also seen as ``message.channel_session``.
         """
         if self._session is None:
-            session = session_for_reply_channel(self.reply_channel)
-            if session.session_key is None:
+            session, exists = _load_channel_session(self.reply_channel)
+            if not exists:
                 session = _create_channel_session(self.reply_channel, session)
             self._session = session
         return self._session

@@ -6,10 +6,12 @@ from __future__ import annotations
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 
+import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import override_settings
 
+from channels.exceptions import DenyConnection
 from channels.test import ChannelTestCase, Client, WSClient, apply_routes
 from tests.consumers import chat
 
@@ -88,7 +90,8 @@ class ChatFlowTests(ChannelTestCase):
     def test_cross_origin_socket_is_refused(self):
         socket = self.open_socket(self.http_login("alice", "wonderland"),
                                   origin="http://evil.example.org")
-        socket.send_and_consume("websocket.connect", check_accept=False)
+        with pytest.raises(DenyConnection):
+            socket.send_and_consume("websocket.connect", check_accept=False)
         assert socket.receive() == {"close": True}
         assert socket.channel_layer.group_channels("chat-lobby") == []
 

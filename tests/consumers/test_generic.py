@@ -138,7 +138,8 @@ class WebsocketConsumerTests(ChannelTestCase):
 
         client = WSClient(path="/room/c/")
         with apply_routes([Refuser.as_route(path=r"^/room/(?P<room>\w+)/$")]):
-            client.send_and_consume("websocket.connect", check_accept=False)
+            with pytest.raises(DenyConnection):
+                client.send_and_consume("websocket.connect", check_accept=False)
         assert client.receive() == {"close": True}
         assert client.channel_layer.group_channels("room-c") == []
 

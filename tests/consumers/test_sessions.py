@@ -53,7 +53,7 @@ class ChannelSessionTests(ChannelTestCase):
                 message.reply_channel.name)
 
         client = Client()
-        assert session_for_reply_channel(client.reply_channel).session_key is None
+        assert not DbSessionStore().exists(channel_session_key(client.reply_channel))
         with apply_routes([route("websocket.connect", touch)]):
             client.send_and_consume("websocket.connect")
         assert DbSessionStore().exists(channel_session_key(client.reply_channel))
@@ -126,10 +126,11 @@ class ChannelSessionTests(ChannelTestCase):
     def test_concurrent_creation_uses_the_winners_row(self):
         # Another worker created the session between our load and our create.
         reply = "websocket.send.race!abc"
-        loaded = session_for_reply_channel(reply)
-        assert loaded.session_key is None
+        from channels.sessions import _create_channel_session, _load_channel_session
+
+        loaded, exists = _load_channel_session(reply)
+        assert not exists
         winner = session_for_reply_channel(reply)
-        from channels.sessions import _create_channel_session
 
         winner = _create_channel_session(reply, winner)
         winner["who"] = "winner"

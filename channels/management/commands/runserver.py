@@ -145,20 +145,31 @@ class Command(RunserverCommand):
     def _server_ready(self, addresses: list[tuple[Any, Any]]) -> None:
         """Print Django's banner once listening, with the real port (``0`` picks a free one)."""
         port = addresses[0][1] if addresses else self.port
-        host = f"[{self.addr}]" if self._raw_ipv6 else self.addr
-        if hasattr(RunserverCommand, "on_bind"):  # Django >= 5.1 prints its banner here
+        if hasattr(RunserverCommand, "on_bind"):  # Django 5.1+, and late 4.2 releases
             self.on_bind(port)
         else:
-            now = datetime.datetime.now().strftime("%B %d, %Y - %X")
-            quit_command = "CTRL-BREAK" if sys.platform == "win32" else "CONTROL-C"
-            self.stdout.write(
-                f"{now}\nDjango version {self.get_version()}, using settings "
-                f"{settings.SETTINGS_MODULE!r}\nStarting ASGI/Channels development server at "
-                f"http://{host}:{port}/\nQuit the server with {quit_command}.\n"
-            )
-        self.stdout.write(f"WebSocket URL: ws://{host}:{port}/\n"
+            self._print_django_banner(port)
+        self.stdout.write(f"WebSocket URL: ws://{self._display_host()}:{port}/\n"
                           f"Channel layer {self.channel_layer}\n")
         self.stdout.flush()
+
+    def _display_host(self) -> str:
+        """The address as Django's banner shows it (``0`` means every IPv4 interface)."""
+        if self._raw_ipv6:
+            return f"[{self.addr}]"
+        return "0.0.0.0" if self.addr == "0" else self.addr
+
+    def _print_django_banner(self, port: Any) -> None:
+        """Django's own banner, word for word, for Django versions whose runserver prints it
+        inside ``inner_run`` (which this command replaces) instead of in ``on_bind``."""
+        now = datetime.datetime.now().strftime("%B %d, %Y - %X")
+        quit_command = "CTRL-BREAK" if sys.platform == "win32" else "CONTROL-C"
+        self.stdout.write(
+            f"{now}\nDjango version {self.get_version()}, using settings "
+            f"{settings.SETTINGS_MODULE!r}\nStarting development server at "
+            f"{self.protocol}://{self._display_host()}:{port}/\n"
+            f"Quit the server with {quit_command}.\n"
+        )
 
     def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
         """One coloured console line per HTTP request and WebSocket event.
