@@ -63,6 +63,20 @@ class ChannelLayerWrapper:
     def extensions(self) -> list[str]:
         return self.channel_layer.extensions
 
+    # The layer settings ASGI 1 code reads through the wrapper (e.g. a consumer computing a
+    # timeout from ``message.channel_layer.group_expiry``), forwarded explicitly by name.
+    @property
+    def expiry(self) -> float:
+        return self.channel_layer.expiry
+
+    @property
+    def group_expiry(self) -> float:
+        return self.channel_layer.group_expiry
+
+    @property
+    def capacity(self) -> int:
+        return self.channel_layer.capacity
+
     @property
     def ChannelFull(self) -> type[ChannelFull]:  # noqa: N802 - the ASGI attribute name
         return self.channel_layer.ChannelFull

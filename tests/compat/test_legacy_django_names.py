@@ -45,3 +45,4 @@ def test_shim_can_be_turned_off(tmp_path):
                             text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
