@@ -7,7 +7,6 @@ so the in-memory layer works, and reaches Redis through the same layer for the R
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import queue
 import re
@@ -22,7 +21,6 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LISTENING = re.compile(r"Listening on 127\.0\.0\.1:(\d+)")
-HAS_REDIS_LAYER = importlib.util.find_spec("channels.layers.redis") is not None
 
 
 class ServerProcess:
@@ -122,8 +120,6 @@ def backend_env(request, unique_prefix) -> dict[str, str]:
     """Environment selecting the layer: in-memory, or Redis with a prefix of this test's own."""
     if request.param == "memory":
         return {"ECHO_BACKEND": "memory"}
-    if not HAS_REDIS_LAYER:
-        pytest.skip("channels.layers.redis is not available yet")
     redis_url = request.getfixturevalue("redis_url")
     return {"ECHO_BACKEND": "redis", "ECHO_REDIS_URL": redis_url, "ECHO_PREFIX": unique_prefix}
 

