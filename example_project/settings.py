@@ -2,7 +2,8 @@
 
 With no environment set it runs on the in-memory layer (``manage.py runserver`` only). Set
 ``REDIS_URL`` (e.g. ``redis://127.0.0.1:6379/0``) to use the Redis layer, which is what
-``channels-server example_project.asgi:channel_layer`` plus ``manage.py runworker`` need.
+``channels-server example_project.asgi:channel_layer`` plus ``manage.py runworker`` need;
+``CHANNELS_REDIS_PREFIX`` changes the layer's key prefix so several copies can share one Redis.
 """
 
 import os
@@ -13,6 +14,8 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-only-not-secret")
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
 USE_TZ = True
+# Django exports TIME_ZONE to the process, so this also keeps the request log in UTC.
+TIME_ZONE = "UTC"
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -55,13 +58,18 @@ DATABASES = {
 
 STATIC_URL = "/static/"
 LOGIN_REDIRECT_URL = "/"
+# Without it Django renders registration/logged_out.html, which the example does not ship.
+LOGOUT_REDIRECT_URL = "/"
 
 _ROUTING = "example_project.chat.routing.channel_routing"
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.redis.RedisChannelLayer",
-            "CONFIG": {"hosts": [os.environ["REDIS_URL"]], "prefix": "example:"},
+            "CONFIG": {
+                "hosts": [os.environ["REDIS_URL"]],
+                "prefix": os.environ.get("CHANNELS_REDIS_PREFIX", "example:"),
+            },
             "ROUTING": _ROUTING,
         }
     }
@@ -73,9 +81,12 @@ else:
         }
     }
 
+# Django's warnings and errors (404s, failed requests, bad hosts) on the console also with
+# DEBUG off, once each: a root handler instead would print every Django line twice, and would
+# stop the channels commands from adding their own handler to the ``channels`` loggers.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }

@@ -73,6 +73,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
         self._waiters: list[_Waiter] = []
         self._global = _Counters()
         self._channel_counters: dict[str, _Counters] = {}
+        self._next_sweep = time.time() + self.expiry
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -85,10 +86,12 @@ class InMemoryChannelLayer(BaseChannelLayer):
     def _append(self, channel: str, payload: bytes, raise_full: bool) -> bool:
         """Queue one payload (lock held). Returns False when full and ``raise_full`` is off."""
         key = non_local_name(channel)
+        now = time.time()
+        if now >= self._next_sweep:
+            self._sweep(now)
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = _Queue()
-        now = time.time()
         self._drop_expired(queue, now)
         counters = self._counters(key)
         if is_process_channel(channel):
@@ -139,6 +142,23 @@ class InMemoryChannelLayer(BaseChannelLayer):
         while entries and entries[0][0] <= now:
             _, _, channel, _ = entries.popleft()
             self._forget_entry(queue, channel)
+
+    def _sweep(self, now: float) -> None:
+        """Drop expired messages of queues nobody reads any more (lock held).
+
+        Expiry is otherwise applied when a queue is touched; a single-reader channel that is
+        never read again (one per request body) would keep its queue for ever. Once per
+        ``expiry`` at most, so the cost per send stays constant.
+        """
+        self._next_sweep = now + self.expiry
+        for key in list(self._queues):
+            queue = self._queues[key]
+            self._drop_expired(queue, now)
+            if not queue.entries and not queue.per_channel:
+                del self._queues[key]
+        for group in list(self._groups):
+            if not self._live_members(group):
+                del self._groups[group]
 
     @staticmethod
     def _forget_entry(queue: _Queue, channel: str) -> None:

@@ -64,6 +64,14 @@ _SCRIPTS = {
 class RedisLayerUnavailable(LayerUnavailable, redis.exceptions.ConnectionError):
     """A Redis shard could not be reached; nothing was written by the failed call."""
 
+    def __init__(self, *args: Any) -> None:
+        # The builtin ConnectionError base does not chain to redis-py's __init__, whose
+        # attributes redis-py's repr() and retry logic read.
+        super().__init__(*args)
+        self.error_type = getattr(redis.exceptions, "ExceptionType", None) and \
+            redis.exceptions.ExceptionType.NETWORK
+        self.status_code = None
+
 
 class _Guard:
     """Turns redis-py's connection errors into :class:`RedisLayerUnavailable` naming the shard.
@@ -96,6 +104,9 @@ class _AsyncState:
     clients: list
     scripts: dict
     inflight: dict = field(default_factory=dict)
+    # Non-blocking pops whose caller was cancelled while Redis was answering: what they bring
+    # back goes to the stash.
+    orphans: set = field(default_factory=set)
 
 
 def _fernet_keys(keys: Any) -> Any:
@@ -271,12 +282,11 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def _decode_entry(self, entry: bytes) -> tuple[str, dict] | None:
         """``(channel, message)`` of a live entry; None if it expired or cannot be read."""
-        if int(entry[:14]) <= time.time() * 1000:
-            return None
-        length = entry[14]
-        channel = entry[15:15 + length].decode("ascii")
-        payload = entry[15 + length:]
+        channel = _entry_channel(entry)
         try:
+            if int(entry[:14]) <= time.time() * 1000:
+                return None
+            payload = entry[15 + entry[14]:]
             if self._fernet is not None:
                 payload = self._fernet.decrypt(payload)
             return channel, deserialize_message(payload)
@@ -350,9 +360,9 @@ class RedisChannelLayer(BaseChannelLayer):
         keys: list[str] = []
         channels: list[str] = []
         for entry in entries:
-            channel = entry[15:15 + entry[14]].decode("ascii")
+            channel = _entry_channel(entry)
             if is_process_channel(channel):
-                keys.append(self._counts_key(channel))
+                keys += [self._counts_key(channel), self._queue_key(channel)]
                 channels.append(channel)
         return (keys, channels) if keys else None
 
@@ -413,7 +423,7 @@ class RedisChannelLayer(BaseChannelLayer):
     # -- stash of entries popped for a caller that had already returned ------------------------
 
     def _stash_entry(self, entry: bytes) -> None:
-        queue = non_local_name(entry[15:15 + entry[14]].decode("ascii"))
+        queue = non_local_name(_entry_channel(entry))
         with self._lock:
             self._stash.setdefault(queue, deque()).append(entry)
 
@@ -448,6 +458,12 @@ class RedisChannelLayer(BaseChannelLayer):
         logger.warning("Redis shard %s unavailable, receiving from the others: %s",
                        self._shard_label(shard), exc)
         self._down_until[shard] = time.monotonic() + SHARD_RETRY_INTERVAL
+
+    def _uncount_failed(self, shard: int, exc: BaseException) -> None:
+        # The entries already left Redis: raising now would lose them. Their per-socket counts
+        # stay too high until the process queue is next seen empty (redis_scripts.py).
+        logger.warning("Redis shard %s: popped messages delivered, but their per-socket counts "
+                       "were not updated: %s", self._shard_label(shard), exc)
 
     @staticmethod
     def _raise_if_all_failed(errors: list[BaseException], attempted: int) -> None:
@@ -546,7 +562,10 @@ class RedisChannelLayer(BaseChannelLayer):
                 entries = [popped[1]] if popped else []
             uncount = self._uncount_plan(entries)
             if uncount is not None:
-                self._scripts["uncount"](*uncount, client=client)
+                try:
+                    self._scripts["uncount"](*uncount, client=client)
+                except redis.exceptions.RedisError as exc:
+                    self._uncount_failed(shard, exc)
         return entries
 
     def _wait_any_shard_sync(self, by_shard: dict[int, list[str]], remaining: float) -> None:
@@ -725,12 +744,20 @@ class RedisChannelLayer(BaseChannelLayer):
         with self._lock:
             stash, self._stash = self._stash, {}
         plan = []
+        now_ms = time.time() * 1000
         for entries in stash.values():
             for entry in reversed(entries):
-                channel = entry[15:15 + entry[14]].decode("ascii")
-                commands: list[tuple] = [("LPUSH", self._queue_key(channel), entry)]
+                channel = _entry_channel(entry)
+                if not channel or not entry[:14].isdigit() or int(entry[:14]) <= now_ms:
+                    continue  # expired (or unreadable): it would never be delivered
+                # The queue may have gone (it empties when popped): give it a TTL again, or
+                # this entry of a process that is closing would stay in Redis for ever.
+                ttl = self._ttl()
+                commands: list[tuple] = [("LPUSH", self._queue_key(channel), entry),
+                                         ("EXPIRE", self._queue_key(channel), ttl)]
                 if is_process_channel(channel):
-                    commands.append(("HINCRBY", self._counts_key(channel), channel, 1))
+                    commands += [("HINCRBY", self._counts_key(channel), channel, 1),
+                                 ("EXPIRE", self._counts_key(channel), ttl)]
                 plan.append((self._shard_of(channel), channel, commands))
         return plan
 
@@ -767,11 +794,21 @@ class RedisChannelLayer(BaseChannelLayer):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.blocking_timeout
         while True:
+            if state.orphans:  # they may be bringing this caller's messages
+                await asyncio.wait(list(state.orphans), timeout=max(deadline - loop.time(), 0))
             received = self._take_stash(queues, limit)
             if received:
                 return received
             usable = self._usable(by_shard)
-            received = await self._pop_async(state, usable, limit)
+            # The pop runs as a task of its own: if this caller is cancelled while Redis is
+            # answering, the entries it already popped go to the stash instead of vanishing
+            # with the cancelled read.
+            pop = asyncio.ensure_future(self._pop_async(state, usable, limit))
+            try:
+                received = self._decode_all(await asyncio.shield(pop))
+            except asyncio.CancelledError:
+                self._adopt_orphan(state, pop)
+                raise
             remaining = deadline - loop.time()
             if received or remaining <= 0:
                 return received
@@ -781,9 +818,26 @@ class RedisChannelLayer(BaseChannelLayer):
             await self._wait_any_shard_async(state, usable, remaining,
                                              limit if len(usable) == 1 else 1)
 
+    def _adopt_orphan(self, state: _AsyncState, pop: asyncio.Future) -> None:
+        if pop.done():
+            if not pop.cancelled() and pop.exception() is None:
+                for entry in pop.result():
+                    self._stash_entry(entry)
+            return
+        state.orphans.add(pop)
+
+        def finished(done: asyncio.Future) -> None:
+            state.orphans.discard(done)
+            if not done.cancelled() and done.exception() is None:
+                for entry in done.result():
+                    self._stash_entry(entry)
+
+        pop.add_done_callback(finished)
+
     async def _pop_async(self, state: _AsyncState, by_shard: dict[int, list[str]],
-                         limit: int) -> list[tuple[str, dict]]:
-        received: list[tuple[str, dict]] = []
+                         limit: int) -> list[bytes]:
+        """Raw entries, at least one of them live if any are (decoded by the caller)."""
+        received: list[bytes] = []
         errors: list[BaseException] = []
         shards = list(by_shard)
         random.shuffle(shards)
@@ -801,7 +855,7 @@ class RedisChannelLayer(BaseChannelLayer):
         return received
 
     async def _pop_shard_async(self, state: _AsyncState, shard: int, queues: list[str],
-                               limit: int) -> list[tuple[str, dict]]:
+                               limit: int) -> list[bytes]:
         client = state.clients[shard]
         with self._guard(shard):
             if self._native_pop_for(queues):
@@ -812,13 +866,16 @@ class RedisChannelLayer(BaseChannelLayer):
                                                     count=limit)
                         if popped is None:
                             return []
-                        received = self._decode_all(popped[1])
-                        if received:
-                            return received
+                        now_ms = time.time() * 1000
+                        # Only expired entries: look behind them (unreadable ones count as
+                        # live here and are dropped when decoded).
+                        if any(not entry[:14].isdigit() or int(entry[:14]) > now_ms
+                               for entry in popped[1]):
+                            return popped[1]
                 except redis.exceptions.ResponseError as exc:
                     self._native_unsupported(exc)
             keys, args = self._pop_plan(queues, limit)
-            return self._decode_all(await state.scripts["pop"](keys, args, client=client))
+            return await state.scripts["pop"](keys, args, client=client)
 
     async def _block_pop_async(self, state: _AsyncState, shard: int, queues: list[str],
                                limit: int, timeout: float) -> list[bytes]:
@@ -839,7 +896,10 @@ class RedisChannelLayer(BaseChannelLayer):
                 entries = [popped[1]] if popped else []
             uncount = self._uncount_plan(entries)
             if uncount is not None:
-                await state.scripts["uncount"](*uncount, client=client)
+                try:
+                    await state.scripts["uncount"](*uncount, client=client)
+                except redis.exceptions.RedisError as exc:
+                    self._uncount_failed(shard, exc)
         return entries
 
     async def _wait_any_shard_async(self, state: _AsyncState, by_shard: dict[int, list[str]],
@@ -947,8 +1007,9 @@ class RedisChannelLayer(BaseChannelLayer):
         if state is not None:
             # Cancelling a blocking pop could drop an entry Redis already handed over: let the
             # pops end (within blocking_timeout); what they take stays in the stash.
-            if state.inflight:
-                await asyncio.wait(list(state.inflight.values()))
+            pending = [*state.inflight.values(), *state.orphans]
+            if pending:
+                await asyncio.wait(pending)
             for shard, channel, commands in self._stash_return_plan():
                 try:
                     pipe = state.clients[shard].pipeline(transaction=False)
@@ -1066,3 +1127,11 @@ def _glob_escape(text: str) -> str:
 def _check_limit(limit: Any) -> None:
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise ValueError(f"limit must be a positive int: {limit!r}")
+
+
+def _entry_channel(entry: bytes) -> str:
+    """The full channel name framed in a queue entry ('' if the entry is not one of ours)."""
+    try:
+        return entry[15:15 + entry[14]].decode("ascii")
+    except (IndexError, UnicodeDecodeError):
+        return ""

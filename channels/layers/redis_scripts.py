@@ -20,8 +20,20 @@ or group names, so no key can collide.
 # Helpers included in every script that writes to queues.
 _COMMON = r"""
 local function entry_channel(entry)
-  local n = string.byte(entry, 15)
+  local n = string.byte(entry, 15) or 0
   return string.sub(entry, 16, 15 + n)
+end
+
+-- An entry's deadline; anything unreadable (not written by this layer) counts as expired.
+local function deadline_of(entry)
+  return tonumber(string.sub(entry, 1, 14)) or 0
+end
+
+-- The per-socket counts describe what a process queue holds: when it holds nothing they must
+-- be empty too. Dropping them then undoes any drift (a reader that died between its blocking
+-- pop and its count update), so no socket stays wrongly full.
+local function reset_if_empty(queue, counts)
+  if counts and redis.call('LLEN', queue) == 0 then redis.call('DEL', counts) end
 end
 
 local function uncount(counts, channel)
@@ -34,7 +46,7 @@ end
 local function trim(queue, counts, now)
   while true do
     local head = redis.call('LINDEX', queue, 0)
-    if not head or tonumber(string.sub(head, 1, 14)) > now then return end
+    if not head or deadline_of(head) > now then return end
     redis.call('LPOP', queue)
     if counts then uncount(counts, entry_channel(head)) end
   end
@@ -60,6 +72,9 @@ end
 local function push(queue, counts, stats, channel, capacity, entry, now, ttl, process_capacity,
                     stats_ttl)
   local queued = false
+  -- A single-reader channel is used once (one per request body): keeping its statistics for
+  -- the full window would pile up one key per use (daphne#124), so they live as its messages.
+  if string.find(channel, '?', 1, true) then stats_ttl = ttl end
   if not counts then
     -- Push first and undo when over: one command fewer on the common, not-full path.
     if redis.call('RPUSH', queue, entry) <= capacity then
@@ -71,6 +86,7 @@ local function push(queue, counts, stats, channel, capacity, entry, now, ttl, pr
   if not queued then
     if is_full(queue, counts, channel, capacity, process_capacity) then
       trim(queue, counts, now)
+      reset_if_empty(queue, counts)
       if is_full(queue, counts, channel, capacity, process_capacity) then
         count(stats, 'channel_full_count', stats_ttl)
         return 0
@@ -201,21 +217,21 @@ for i, queue in ipairs(KEYS) do
     if not entries then break end
     for _, entry in ipairs(entries) do
       if counts then uncount(counts, entry_channel(entry)) end
-      if tonumber(string.sub(entry, 1, 14)) > now then out[#out + 1] = entry end
+      if deadline_of(entry) > now then out[#out + 1] = entry end
     end
   end
+  reset_if_empty(queue, counts)
   if #out >= limit then break end
 end
 return out
 """
 
 # Count entries of process queues as gone after a plain blocking pop took them.
-# KEYS: counts hash per entry. ARGV: full channel name per entry.
-UNCOUNT = r"""
-for i, counts in ipairs(KEYS) do
-  if redis.call('HINCRBY', counts, ARGV[i], -1) <= 0 then
-    redis.call('HDEL', counts, ARGV[i])
-  end
+# KEYS: per entry its counts hash, then its queue. ARGV: full channel name per entry.
+UNCOUNT = _COMMON + r"""
+for i, channel in ipairs(ARGV) do
+  uncount(KEYS[2 * i - 1], channel)
+  reset_if_empty(KEYS[2 * i], KEYS[2 * i - 1])
 end
-return #KEYS
+return #ARGV
 """

@@ -340,6 +340,7 @@ class WebRequest(http.Request):
         self._log_complete()
 
     def _timed_out(self) -> None:
+        self._response_deadline = None  # fired: drop it (it refers back to this request)
         if self.response_started or self.finished:
             return  # the timeout only covers the wait for the response to START
         logger.warning("No response to %s %s within %s s: answered 503",
@@ -350,6 +351,9 @@ class WebRequest(http.Request):
     def _cancel_timeout(self) -> None:
         if self._response_deadline is not None:
             self._response_deadline.cancel()
+            # Also drop it: it refers back to this request, and without that cycle the
+            # request is freed by reference counting as soon as Twisted lets go of it.
+            self._response_deadline = None
 
     def _forget_reply_channel(self) -> None:
         if self.reply_channel is not None:
@@ -402,12 +406,18 @@ def _wrapped_protocol(transport: Any) -> Any:
     return transport.protocol
 
 
+#: Transport class → whether it is TLS (see HTTPChannel.isSecure).
+_SECURE_TRANSPORTS: dict[type, bool] = {}
+
+
 class HTTPChannel(http.HTTPChannel):
     """Twisted's HTTP/1.1 parser with our limits and a deadline for slow clients."""
 
     requestFactory = WebRequest
     _idle_deadline: Any = None
     _secure: bool | None = None
+    _host: Any = None
+    _peer: Any = None
 
     def connectionMade(self) -> None:
         self.server: Server = self.factory.server
@@ -428,10 +438,27 @@ class HTTPChannel(http.HTTPChannel):
         self.server.http_channels.add(self)
 
     def isSecure(self) -> bool:
-        # Asked for every request; the answer (an interface adaptation) cannot change.
+        # Asked for every request. Whether a transport is TLS is declared by its class (the
+        # interface adaptation Twisted does each time), so the answer is kept per class.
         if self._secure is None:
-            self._secure = super().isSecure()
+            kind = type(self.transport)
+            secure = _SECURE_TRANSPORTS.get(kind)
+            if secure is None:
+                secure = _SECURE_TRANSPORTS[kind] = super().isSecure()
+            self._secure = secure
         return self._secure
+
+    def getHost(self) -> Any:
+        # Twisted's Request asks for both addresses on every request, and the local one costs a
+        # getsockname() system call each time; neither changes while the connection lives.
+        if self._host is None:
+            self._host = super().getHost()
+        return self._host
+
+    def getPeer(self) -> Any:
+        if self._peer is None:
+            self._peer = super().getPeer()
+        return self._peer
 
     def dataReceived(self, data: bytes) -> None:
         if self.refused:
@@ -578,6 +605,9 @@ class HTTPChannel(http.HTTPChannel):
             self._linger_call.cancel()
         self.server.http_channels.discard(self)
         super().connectionLost(reason)
+        # The deadlines call back into this channel: close them so no cycle outlives it.
+        self._request_deadline.close()
+        self._idle_deadline.close()
 
 
 class HTTPFactory(http.HTTPFactory):

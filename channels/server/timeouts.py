@@ -25,6 +25,10 @@ MIN_SWEEP_INTERVAL = 0.01
 MAX_SWEEP_INTERVAL = 1.0
 
 
+def _nothing() -> None:
+    return None
+
+
 class Deadline:
     """One re-armable deadline that calls ``callback`` once when it passes."""
 
@@ -45,6 +49,12 @@ class Deadline:
 
     def active(self) -> bool:
         return self.due is not None
+
+    def close(self) -> None:
+        """Cancel for good and drop the callback: the owner usually holds this deadline and the
+        callback is the owner's bound method, a cycle only the cyclic GC would free."""
+        self._sweeper.cancel(self)
+        self.callback = _nothing
 
 
 class DeadlineSweeper:

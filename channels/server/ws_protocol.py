@@ -247,8 +247,8 @@ class WebSocketProtocol(WebSocketServerProtocol):
     # -- replies from the application -------------------------------------------------------
 
     def handle_reply(self, message: dict) -> None:
-        unknown = set(message) - _REPLY_KEYS
-        if unknown:
+        if not _REPLY_KEYS.issuperset(message):  # checked per frame: no set built when valid
+            unknown = set(message) - _REPLY_KEYS
             logger.error("Ignored a websocket.send message with unknown keys %s", sorted(unknown))
             return
         text, data = message.get("text"), message.get("bytes")

@@ -45,6 +45,19 @@ class ChatConsumer(JsonWebsocketConsumer):
         self.message.reply_channel.send({"accept": True})
         self.group_send(f"chat-{room}", {"event": "joined", "user": self.username()})
 
+    def raw_receive(self, message, **kwargs):
+        """Anyone can type into a socket from a browser console: a frame that is not a JSON object
+        gets an error event back (and the socket stays open) instead of an exception in the worker.
+        """
+        try:
+            content = self.decode_json(message.get("text") or "")
+        except ValueError:
+            content = None
+        if not isinstance(content, dict):
+            self.send({"event": "error", "error": 'frames must be JSON objects: {"text": "..."}'})
+            return
+        self.receive(content, **kwargs)
+
     def receive(self, content, room=None, **kwargs):
         text = str(content.get("text", ""))[:2000]
         self.group_send(f"chat-{room}", {"event": "message", "user": self.username(), "text": text})

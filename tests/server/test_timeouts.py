@@ -121,3 +121,18 @@ def test_cli_freezes_startup_objects_once_listening():
         assert gc.get_freeze_count() > 1000
     finally:
         gc.unfreeze()
+
+
+def test_finished_requests_are_freed_without_the_cyclic_gc():
+    import os
+    import subprocess
+    import sys
+
+    from tests.server.conftest import ROOT
+
+    result = subprocess.run([sys.executable, "-m", "tests.server.refcount_runner"], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "statuses=[200, 503]" in result.stdout, result.stdout + result.stderr
+    assert "live_requests_and_channels=(0, 0)" in result.stdout, result.stdout

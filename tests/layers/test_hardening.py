@@ -1,0 +1,554 @@
+"""Second-look tests of the Redis layer: faults in the windows between two commands, counters
+that could drift, keys that could outlive their use, and receives that are cancelled mid-reply.
+
+Each test here failed against the layer as first written (or pins a behaviour a fix relies on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import concurrent.futures
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from channels.layers.base import ChannelFull
+from channels.layers.redis import RedisChannelLayer
+from tests.layers.fault_proxy import FaultProxy
+
+
+@pytest.fixture
+def raw(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def layers(redis_url: str, unique_prefix: str) -> Iterator[Any]:
+    """Build Redis layers on this test's prefix; all flushed and closed afterwards."""
+    made: list[RedisChannelLayer] = []
+
+    def factory(hosts: list[str] | None = None, **options: Any) -> RedisChannelLayer:
+        options.setdefault("prefix", unique_prefix)
+        layer = RedisChannelLayer(hosts=hosts or [redis_url], **options)
+        made.append(layer)
+        return layer
+
+    yield factory
+    for layer in made:
+        try:
+            layer.flush()
+        except redis.exceptions.RedisError:
+            pass
+        finally:
+            layer.close()
+
+
+@pytest.fixture
+def proxy(redis_url: str) -> Iterator[FaultProxy]:
+    fault_proxy = FaultProxy(redis_url)
+    yield fault_proxy
+    fault_proxy.close()
+
+
+def shard_names(layer: RedisChannelLayer, pattern: str) -> dict[int, str]:
+    """One name per shard made from ``pattern`` (formatted with an index)."""
+    found: dict[int, str] = {}
+    for index in range(1000):
+        name = pattern.format(index)
+        found.setdefault(layer._shard_of(name), name)
+        if len(found) == layer.ring_size:
+            return found
+    raise AssertionError("no name found for every shard")
+
+
+async def pops_ended(layer: RedisChannelLayer) -> None:
+    """Wait for blocking pops an earlier receive left in flight (they end within its bound)."""
+    pending = list(layer._loop_state().inflight.values())
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+
+
+# -- capacity counters of process-specific channels ------------------------------------------
+
+
+def test_a_reader_that_died_between_its_pop_and_its_count_update_leaves_no_socket_full(
+        layers, raw, unique_prefix):
+    # A blocking pop and its count update are two commands: a reader killed between them
+    # (simulated by popping the raw list) must not leave the socket counted full for ever.
+    layer = layers(capacity=1)
+    layer.send("hard.srv!a", {"n": 1})
+    assert raw.lpop(unique_prefix + "hard.srv!") is not None
+    layer.send("hard.srv!a", {"n": 2})  # ChannelFull here was the bug
+    assert layer.receive(["hard.srv!"]) == ("hard.srv!a", {"n": 2})
+
+
+def test_socket_counts_resynchronise_when_the_process_queue_drains(layers, raw,
+                                                                   unique_prefix):
+    layer = layers(capacity=2)
+    layer.send("hard.srv!a", {"n": 1})
+    layer.send("hard.srv!a", {"n": 2})
+    raw.lpop(unique_prefix + "hard.srv!")  # a lost count update: the count says 2, one queued
+    assert layer.receive_batch(["hard.srv!"], 10) == [("hard.srv!a", {"n": 2})]
+    layer.send("hard.srv!a", {"n": 3})
+    layer.send("hard.srv!a", {"n": 4})
+    with pytest.raises(ChannelFull):  # the bound itself still holds
+        layer.send("hard.srv!a", {"n": 5})
+    assert [m["n"] for _, m in layer.receive_batch(["hard.srv!"], 10)] == [3, 4]
+    assert raw.exists(unique_prefix + "#c:hard.srv!") == 0
+
+
+def test_expired_unread_socket_messages_free_their_capacity(layers):
+    layer = layers(capacity=2, expiry=0.3)
+    layer.send("hard.srv!a", {"n": 1})
+    layer.send("hard.srv!a", {"n": 2})
+    layer.send("hard.srv!b", {"n": 3})
+    time.sleep(0.4)  # the behaviour under test is time passing
+    layer.send("hard.srv!a", {"n": 4})
+    layer.send("hard.srv!a", {"n": 5})
+    assert layer.receive_batch(["hard.srv!"], 10) == [("hard.srv!a", {"n": 4}),
+                                                     ("hard.srv!a", {"n": 5})]
+
+
+def test_a_count_update_lost_with_the_connection_loses_no_message(layers, proxy):
+    # The blocking pop succeeds, then the connection dies before the count update reaches
+    # Redis: the entry has left Redis, so the receive must still hand it over.
+    reader = layers(hosts=[proxy.url], capacity=1, blocking_timeout=3)
+    sender = layers(capacity=1)
+    assert reader.receive(["hard.srv!"]) == (None, None)  # warm connection, scripts loaded
+    result: dict[str, Any] = {}
+
+    def receive() -> None:
+        try:
+            result["got"] = reader.receive(["hard.srv!"], block=True)
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            result["error"] = exc
+
+    proxy.hold_reply_after(b"BLMPOP")
+    thread = threading.Thread(target=receive)
+    thread.start()
+    assert proxy.seen.wait(5), "the reader never blocked"
+    proxy.cut_before(b"EVALSHA")  # the count update after the pop
+    proxy.release()
+    sender.send("hard.srv!a", {"n": 1})
+    thread.join(10)
+    assert result == {"got": ("hard.srv!a", {"n": 1})}
+    # The count the lost update left behind heals once the queue is seen empty.
+    assert reader.receive(["hard.srv!"]) == (None, None)
+    sender.send("hard.srv!a", {"n": 2})
+    assert reader.receive(["hard.srv!"]) == ("hard.srv!a", {"n": 2})
+
+
+# -- cancellation ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("channel", "queue", "command"), [
+    ("hard.cancel", "hard.cancel", b"LMPOP"),
+    ("hard.srv!x", "hard.srv!", b"EVALSHA"),
+])
+def test_an_async_receive_cancelled_while_its_pop_reply_is_in_flight_loses_nothing(
+        layers, proxy, channel, queue, command):
+    reader = layers(hosts=[proxy.url], blocking_timeout=1)
+    sender = layers()
+
+    async def scenario() -> Any:
+        assert await reader.receive_batch_async([queue], 10) == []  # warm up
+        # Let the warm-up's blocking pop end, so that only the pop under test meets the message.
+        await pops_ended(reader)
+        sender.send(channel, {"kept": True})
+        proxy.hold_reply_after(command)
+        task = asyncio.ensure_future(reader.receive_batch_async([queue], 10))
+        seen = await asyncio.get_running_loop().run_in_executor(None, proxy.seen.wait, 5)
+        assert seen, "the pop never reached Redis"
+        task.cancel()
+        await asyncio.wait([task], timeout=5)
+        proxy.release()
+        started = time.monotonic()
+        got = await reader.receive_batch_async([queue], 10)
+        return got, time.monotonic() - started
+
+    async def main() -> Any:
+        try:
+            return await scenario()
+        finally:
+            await reader.close_async()
+
+    got, took = asyncio.run(main())
+    assert got == [(channel, {"kept": True})]
+    assert took < 0.5, "the message waited for a blocking pop to time out"
+
+
+def test_a_receive_cancelled_mid_reply_is_handed_back_by_close_async(layers, proxy):
+    reader = layers(hosts=[proxy.url], blocking_timeout=1)
+    sender = layers()
+
+    async def scenario() -> None:
+        await reader.receive_batch_async(["hard.cancel"], 10)
+        await pops_ended(reader)
+        sender.send("hard.cancel", {"kept": True})
+        proxy.hold_reply_after(b"LMPOP")
+        task = asyncio.ensure_future(reader.receive_batch_async(["hard.cancel"], 10))
+        await asyncio.get_running_loop().run_in_executor(None, proxy.seen.wait, 5)
+        task.cancel()
+        await asyncio.wait([task], timeout=5)
+        proxy.release()
+        await reader.close_async()
+
+    asyncio.run(scenario())
+    assert sender.receive(["hard.cancel"]) == ("hard.cancel", {"kept": True})
+
+
+# -- keys and expiry ------------------------------------------------------------------------
+
+
+def test_every_key_a_workload_leaves_has_a_ttl(layers, raw, unique_prefix):
+    layer = layers(expiry=5)
+    reply = layer.new_channel("hard.reply?")
+    layer.send(reply, {"n": 1})
+    layer.send("hard.normal", {"n": 2})
+    layer.send("hard.srv!a", {"n": 3})
+    layer.group_add("hard.group", "hard.srv!a")
+    layer.send_group("hard.group", {"n": 4})
+    layer.send("hard.full", {"n": 5})
+    assert layer.receive([reply]) == (reply, {"n": 1})
+    assert layer.receive_batch(["hard.srv!"], 1) == [("hard.srv!a", {"n": 3})]
+    keys = {key.decode(): raw.ttl(key) for key in raw.scan_iter(match=unique_prefix + "*")}
+    assert keys
+    # The shard-wide statistics hash is one key per prefix, kept until flush().
+    keys.pop(unique_prefix + "#s", None)
+    assert all(ttl > 0 for ttl in keys.values()), keys
+    # A single-reader channel is used once: its statistics must not outlive its messages by an
+    # hour (one key per request body would pile up: daphne#124).
+    assert keys[unique_prefix + "#s:" + reply] <= 6
+
+
+def test_entries_handed_back_by_close_keep_a_ttl(layers, raw, redis_url, second_redis_url,
+                                                 unique_prefix):
+    layer = layers(hosts=[redis_url, second_redis_url], blocking_timeout=2, expiry=30)
+    names = shard_names(layer, "hard.stash.{}")
+    first, second = names[0], names[1]
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        waiting = pool.submit(layer.receive, [first, second], True)
+        while not layer._inflight and not waiting.done():
+            time.sleep(0.01)  # until both shards' pops are in flight (bounded by the receive)
+        layer.send(first, {"n": 1})
+        assert waiting.result(5) == (first, {"n": 1})
+        layer.send(second, {"n": 2})  # taken by the pop still waiting on the other shard
+        concurrent.futures.wait(list(layer._inflight.values()), timeout=5)
+    finally:
+        pool.shutdown()
+    assert layer._stash, "the second pop did not take the message"
+    layer.close()
+    on_first = raw if layer._shard_of(second) == 0 else redis.Redis.from_url(second_redis_url)
+    try:
+        ttl = on_first.ttl(unique_prefix + second)
+    finally:
+        if on_first is not raw:
+            on_first.close()
+    assert 0 < ttl <= 31, f"handed-back queue has TTL {ttl}"
+    reader = layers(hosts=[redis_url, second_redis_url])
+    assert reader.receive([second]) == (second, {"n": 2})
+
+
+def test_an_unreadable_entry_is_dropped_without_breaking_the_receive(layers, raw,
+                                                                     unique_prefix):
+    layer = layers()
+    raw.rpush(unique_prefix + "hard.garbage", b"not an entry of ours")
+    raw.rpush(unique_prefix + "hard.garbage", b"")
+    layer.send("hard.garbage", {"n": 1})
+    assert layer.receive(["hard.garbage"]) == ("hard.garbage", {"n": 1})
+
+
+def test_a_wrong_key_drops_the_message_and_the_receive_loop_goes_on(layers):
+    sender = layers(symmetric_encryption_keys=["right"])
+    stranger = layers(symmetric_encryption_keys=["wrong"])
+    sender.send("hard.secret", {"n": 1})
+    assert stranger.receive(["hard.secret"]) == (None, None)
+    stranger.send("hard.secret", {"n": 2})
+    assert stranger.receive(["hard.secret"]) == ("hard.secret", {"n": 2})
+
+
+# -- sharding -------------------------------------------------------------------------------
+
+
+def test_new_channel_names_and_process_prefixes_stay_on_one_shard(layers, redis_url,
+                                                                  second_redis_url):
+    layer = layers(hosts=[redis_url, second_redis_url])
+    other = layers(hosts=[redis_url, second_redis_url], prefix="another:")
+    for _ in range(20):
+        name = layer.new_channel("hard.reply?")
+        assert layer._shard_of(name) == other._shard_of(name)  # same name, same shard
+        layer.send(name, {"to": name})
+        assert layer.receive([name]) == (name, {"to": name})
+    assert len({layer._shard_of(f"hard.srv!{n}") for n in range(50)}) == 1
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_a_receive_over_shards_wakes_promptly_for_any_shard(layers, redis_url,
+                                                            second_redis_url, api):
+    layer = layers(hosts=[redis_url, second_redis_url], blocking_timeout=2)
+    sender = layers(hosts=[redis_url, second_redis_url])
+    names = shard_names(layer, "hard.wake.{}")
+    channels = [names[0], names[1]]
+    targets = channels * 2
+
+    def send_later(target: str, sent_at: list[float]) -> threading.Thread:
+        def send() -> None:
+            time.sleep(0.15)  # let the receive block first: its wake-up is what is measured
+            sent_at.append(time.monotonic())
+            sender.send(target, {"to": target})
+
+        thread = threading.Thread(target=send)
+        thread.start()
+        return thread
+
+    def measure(receive: Any) -> list[float]:
+        latencies = []
+        for target in targets:
+            sent_at: list[float] = []
+            thread = send_later(target, sent_at)
+            got = receive()
+            received_at = time.monotonic()
+            thread.join(5)
+            assert got == (target, {"to": target})
+            latencies.append(received_at - sent_at[0])
+        return latencies
+
+    if api == "sync":
+        latencies = measure(lambda: layer.receive(channels, block=True))
+    else:
+        async def main() -> list[float]:
+            loop = asyncio.get_running_loop()
+            latencies = []
+            try:
+                for target in targets:
+                    sent_at: list[float] = []
+                    thread = send_later(target, sent_at)
+                    got = await layer.receive_async(channels)
+                    received_at = loop.time()
+                    await loop.run_in_executor(None, thread.join, 5)
+                    assert got == (target, {"to": target})
+                    latencies.append(received_at - sent_at[0])
+            finally:
+                await layer.close_async()
+            return latencies
+
+        latencies = asyncio.run(main())
+    assert max(latencies) < 0.3, f"latencies {latencies}: a shard waited for another"
+
+
+# -- groups ---------------------------------------------------------------------------------
+
+
+def test_group_send_reaches_members_of_many_processes_on_every_shard_once(
+        layers, redis_url, second_redis_url):
+    layer = layers(hosts=[redis_url, second_redis_url])
+    prefixes = list(shard_names(layer, "hard.server{}!").values())
+    prefixes += [p.replace("!", "x!") for p in prefixes]
+    members = [f"{prefix}{socket}" for prefix in prefixes for socket in ("a", "b", "c")]
+    members += list(shard_names(layer, "hard.plain{}").values())
+    assert {layer._shard_of(m) for m in members} == {0, 1}
+    for member in members:
+        layer.group_add("hard.room", member)
+    for n in range(3):
+        layer.send_group("hard.room", {"n": n})
+    got: Counter = Counter()
+    for queue in {m if "!" not in m else m[:m.index("!") + 1] for m in members}:
+        for channel, message in layer.receive_batch([queue], 100):
+            got[(channel, message["n"])] += 1
+    assert got == Counter({(m, n): 1 for m in members for n in range(3)})
+
+
+def test_group_add_refreshes_membership_before_it_lapses(layers):
+    layer = layers(group_expiry=1)
+    layer.group_add("hard.refresh", "hard.member")
+    time.sleep(0.6)  # the behaviour under test is time passing
+    layer.group_add("hard.refresh", "hard.member")
+    time.sleep(0.6)
+    assert layer.group_channels("hard.refresh") == ["hard.member"]
+    layer.send_group("hard.refresh", {"n": 1})
+    assert layer.receive(["hard.member"]) == ("hard.member", {"n": 1})
+
+
+# -- exactly once under concurrency and cancellation -------------------------------------------
+
+
+def test_sync_and_cancelled_async_batch_receivers_on_two_shards_deliver_exactly_once(
+        layers, redis_url, second_redis_url):
+    hosts = [redis_url, second_redis_url]
+    layer = layers(hosts=hosts, capacity=10_000, blocking_timeout=0.3)
+    names = shard_names(layer, "hard.conc.{}")
+    prefixes = shard_names(layer, "hard.proc{}!")
+    channels = [names[0], names[1]]
+    sockets = [prefixes[0] + "s", prefixes[1] + "s"]
+    queues = channels + [prefixes[0], prefixes[1]]
+    total = 800
+    received: list[str] = []
+    lock = threading.Lock()
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def record(batch: list) -> None:
+        with lock:
+            received.extend(message["id"] for _, message in batch)
+            if len(received) >= total:
+                done.set()
+
+    def send() -> None:
+        try:
+            targets = channels + sockets
+            for index in range(total):
+                layer.send(targets[index % 4], {"id": str(index)})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def sync_receiver() -> None:
+        try:
+            while not done.is_set():
+                record(layer.receive_batch(queues, 5, block=True))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+            done.set()
+
+    def async_receiver() -> None:
+        async def main() -> None:
+            timeouts = [0.001, 0.01, 0.05, 0.2]
+            turn = 0
+            try:
+                while not done.is_set():
+                    turn += 1
+                    try:
+                        # wait_for cancels the receive mid-pop more often than not.
+                        record(await asyncio.wait_for(
+                            layer.receive_batch_async(queues, 7), timeouts[turn % 4]))
+                    except TimeoutError:
+                        pass
+            finally:
+                await layer.close_async()
+                # What cancelled receives took and close_async handed back is read by others.
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+            done.set()
+
+    threads = [threading.Thread(target=sync_receiver) for _ in range(2)]
+    threads += [threading.Thread(target=async_receiver) for _ in range(2)]
+    threads.append(threading.Thread(target=send))
+    for thread in threads:
+        thread.start()
+    done.wait(15)
+    done.set()
+    for thread in threads:
+        thread.join(10)
+    # Whatever a receiver still held when everyone stopped went back to Redis on close.
+    layer.close()
+    record(layer.receive_batch(queues, total))
+    assert not errors, errors
+    ids = Counter(received)
+    assert len(ids) == total, f"lost {total - len(ids)} messages"
+    assert max(ids.values()) == 1, "a message was delivered twice"
+
+
+# -- the in-memory layer --------------------------------------------------------------------
+
+
+def test_inmemory_queues_nobody_reads_are_forgotten_once_expired():
+    from channels.layers.inmemory import InMemoryChannelLayer
+
+    layer = InMemoryChannelLayer(expiry=0.2)
+    for _ in range(500):
+        layer.send(layer.new_channel("hard.body?"), {"chunk": b"x"})
+    assert len(layer._queues) == 500
+    time.sleep(0.3)  # the behaviour under test is time passing
+    layer.send("hard.live", {"n": 1})
+    assert list(layer._queues) == ["hard.live"]
+    assert layer.receive(["hard.live"]) == ("hard.live", {"n": 1})
+
+
+def test_inmemory_lapsed_groups_nobody_uses_are_forgotten():
+    from channels.layers.inmemory import InMemoryChannelLayer
+
+    layer = InMemoryChannelLayer(expiry=0.2, group_expiry=0.2)
+    for index in range(100):
+        layer.group_add(f"hard.room{index}", "hard.member")
+    time.sleep(0.3)  # the behaviour under test is time passing
+    layer.group_add("hard.kept", "hard.member")
+    layer.send("hard.other", {"n": 1})
+    assert list(layer._groups) == ["hard.kept"]
+
+
+# -- faults mid-call ------------------------------------------------------------------------
+
+
+def test_a_send_whose_reply_is_lost_raises_and_is_not_resent(layers, proxy, raw,
+                                                             unique_prefix):
+    # The script ran, the reply never came: the caller must hear of it, and nothing may send
+    # the message a second time behind its back (at most once).
+    sender = layers(hosts=[proxy.url])
+    sender.send("hard.lost", {"n": 0})
+    proxy.hold_reply_after(b"EVALSHA")
+    result: dict[str, Any] = {}
+
+    def send() -> None:
+        try:
+            sender.send("hard.lost", {"n": 1})
+            result["sent"] = True
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            result["error"] = exc
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    assert proxy.seen.wait(5)
+    proxy.cut_all()
+    proxy.release()
+    thread.join(10)
+    assert type(result.get("error")).__name__ == "RedisLayerUnavailable", result
+    assert "RedisLayerUnavailable" in repr(result["error"]) or repr(result["error"])
+    assert raw.llen(unique_prefix + "hard.lost") == 2  # the first message and one copy
+    sender.send("hard.lost", {"n": 2})  # the same layer carries on
+    assert [m["n"] for _, m in sender.receive_batch(["hard.lost"], 10)] == [0, 1, 2]
+
+
+def test_scripts_unknown_to_the_server_are_loaded_again_on_every_path(second_redis_url,
+                                                                      unique_prefix):
+    layer = RedisChannelLayer(hosts=[second_redis_url], prefix=unique_prefix,
+                              blocking_timeout=0.5)
+    admin = redis.Redis.from_url(second_redis_url)
+    try:
+        layer.send("hard.srv!a", {"n": 0})
+        assert layer.receive(["hard.srv!"]) == ("hard.srv!a", {"n": 0})
+        admin.script_flush()  # as after a restart: every script is unknown
+        layer.group_add("hard.g", "hard.srv!a")
+        layer.send_group("hard.g", {"n": 1})
+        assert layer.receive_batch(["hard.srv!"], 5) == [("hard.srv!a", {"n": 1})]
+        assert layer.group_channels("hard.g") == ["hard.srv!a"]
+        admin.script_flush()
+        with contextlib.ExitStack():
+            timer = threading.Timer(0.1, layer.send, ("hard.srv!a", {"n": 2}))
+            timer.start()
+            assert layer.receive(["hard.srv!"], block=True) == ("hard.srv!a", {"n": 2})
+            timer.join(5)
+
+        async def scenario() -> Any:
+            admin.script_flush()
+            await layer.send_async("hard.srv!a", {"n": 3})
+            admin.script_flush()
+            got = await layer.receive_batch_async(["hard.srv!"], 5)
+            await layer.close_async()
+            return got
+
+        assert asyncio.run(scenario()) == [("hard.srv!a", {"n": 3})]
+    finally:
+        layer.flush()
+        layer.close()
+        admin.close()
