@@ -17,7 +17,7 @@ import threading
 import time
 import weakref
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +52,10 @@ CHANNEL_STATISTICS_EXPIRY = 3600
 #: that is down neither stops the others' messages nor makes a receive loop spin on errors.
 SHARD_RETRY_INTERVAL = 1.0
 
+#: Blocking pops the sync API runs at once for receives spanning shards (one per shard and
+#: distinct channel list being waited on); more wait for a free thread.
+MAX_WAITING_POPS = 256
+
 _SCRIPTS = {
     "push": redis_scripts.PUSH,
     "group_send": redis_scripts.GROUP_SEND,
@@ -68,8 +72,8 @@ class RedisLayerUnavailable(LayerUnavailable, redis.exceptions.ConnectionError):
         # The builtin ConnectionError base does not chain to redis-py's __init__, whose
         # attributes redis-py's repr() and retry logic read.
         super().__init__(*args)
-        self.error_type = getattr(redis.exceptions, "ExceptionType", None) and \
-            redis.exceptions.ExceptionType.NETWORK
+        kinds = getattr(redis.exceptions, "ExceptionType", None)  # redis-py 7+
+        self.error_type = kinds.NETWORK if kinds is not None else None
         self.status_code = None
 
 
@@ -157,6 +161,10 @@ class RedisChannelLayer(BaseChannelLayer):
         # out first on the next receive (they left Redis, so they must not be lost).
         self._stash: dict[str, deque[bytes]] = {}
         self._inflight: dict[tuple, concurrent.futures.Future] = {}
+        # Blocking receives waiting while another caller's pop may bring their message into
+        # the stash (waiter -> its queues), and how many such pops run per queue.
+        self._stash_waiters: dict[concurrent.futures.Future, frozenset[str]] = {}
+        self._pending_pops: Counter[str] = Counter()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._down_until: dict[int, float] = {}
         self._native_pop = True
@@ -290,8 +298,13 @@ class RedisChannelLayer(BaseChannelLayer):
             if self._fernet is not None:
                 payload = self._fernet.decrypt(payload)
             return channel, deserialize_message(payload)
-        except Exception:  # wrong key, tampering, or another writer's format: never deliver
-            logger.warning("dropping an unreadable message on %s", channel, exc_info=True)
+        except Exception as exc:  # wrong key, tampering, another writer's format: never deliver
+            if type(exc).__name__ == "InvalidToken":
+                logger.error("dropping a message on %s that none of symmetric_encryption_keys "
+                             "decrypts (a sender with another key, or tampering)", channel)
+            else:
+                logger.warning("dropping an unreadable message on %r: %s", channel, exc,
+                               exc_info=True)
             return None
 
     def _ttl(self) -> int:
@@ -426,6 +439,37 @@ class RedisChannelLayer(BaseChannelLayer):
         queue = non_local_name(_entry_channel(entry))
         with self._lock:
             self._stash.setdefault(queue, deque()).append(entry)
+            woken = [waiter for waiter, queues in self._stash_waiters.items() if queue in queues]
+        for waiter in woken:
+            _resolve(waiter)
+
+    def _watch_stash(self, queues: list[str]) -> concurrent.futures.Future:
+        """A future resolved as soon as the stash holds an entry for one of ``queues``.
+
+        A pop left waiting by an earlier receive (another thread's, another loop's, the sync
+        API's) can take the message a later receive waits for; without this, that receive
+        would only see it once its own pop timed out.
+        """
+        waiter: concurrent.futures.Future = concurrent.futures.Future()
+        with self._lock:
+            self._stash_waiters[waiter] = frozenset(queues)
+            if any(queue in self._stash for queue in queues):
+                waiter.set_result(None)
+        return waiter
+
+    def _unwatch_stash(self, waiter: concurrent.futures.Future) -> None:
+        with self._lock:
+            self._stash_waiters.pop(waiter, None)
+
+    def _count_pending_pop(self, queues: list[str], step: int) -> None:
+        with self._lock:
+            for queue in queues:
+                self._pending_pops[queue] += step
+                if self._pending_pops[queue] <= 0:
+                    del self._pending_pops[queue]
+
+    def _pops_pending(self, queues: list[str]) -> bool:
+        return bool(self._pending_pops) and any(queue in self._pending_pops for queue in queues)
 
     def _take_stash(self, queues: list[str], limit: int) -> list[tuple[str, dict]]:
         if not self._stash:
@@ -497,7 +541,7 @@ class RedisChannelLayer(BaseChannelLayer):
             remaining = deadline - time.monotonic()
             if received or not block or remaining <= 0:
                 return received
-            if len(usable) == 1:
+            if len(usable) == 1 and not self._pops_pending(queues):
                 [(shard, shard_queues)] = usable.items()
                 received = self._decode_all(
                     self._block_pop_sync(shard, shard_queues, limit, remaining))
@@ -577,8 +621,11 @@ class RedisChannelLayer(BaseChannelLayer):
         futures = []
         with self._lock:
             if self._executor is None:
+                # Each waiting pop holds a thread for up to blocking_timeout: a pop queued
+                # behind others would wake its reader that late, so allow plenty (threads
+                # are only created as needed).
                 self._executor = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=4 * self.ring_size, thread_name_prefix="channels-redis-pop")
+                    max_workers=MAX_WAITING_POPS, thread_name_prefix="channels-redis-pop")
             for shard, queues in by_shard.items():
                 key = (shard, tuple(sorted(queues)))
                 future = self._inflight.get(key)
@@ -586,16 +633,22 @@ class RedisChannelLayer(BaseChannelLayer):
                     future = self._executor.submit(self._pop_into_stash, key, shard, queues)
                     self._inflight[key] = future
                 futures.append(future)
-        done, _ = concurrent.futures.wait(futures, timeout=remaining,
-                                          return_when=concurrent.futures.FIRST_COMPLETED)
+        waiter = self._watch_stash([q for queues in by_shard.values() for q in queues])
+        try:
+            done, _ = concurrent.futures.wait([*futures, waiter], timeout=remaining,
+                                              return_when=concurrent.futures.FIRST_COMPLETED)
+        finally:
+            self._unwatch_stash(waiter)
         shards = list(by_shard)
-        failed = [future for future in done
-                  if not future.cancelled() and future.exception() is not None]
+        failed = [future for future in done if future is not waiter
+                  and not future.cancelled() and future.exception() is not None]
         for future in failed:
             self._mark_down(shards[futures.index(future)], future.exception())
         self._raise_if_all_failed([future.exception() for future in failed], len(futures))
 
     def _pop_into_stash(self, key: tuple, shard: int, queues: list[str]) -> None:
+        # Counted once running (a pop close() cancels before it starts never runs its finally).
+        self._count_pending_pop(queues, 1)
         try:
             # One entry at a time: whatever this pop takes waits in this process, so leave the
             # rest in Redis for other readers.
@@ -604,6 +657,7 @@ class RedisChannelLayer(BaseChannelLayer):
         finally:
             with self._lock:
                 self._inflight.pop(key, None)
+            self._count_pending_pop(queues, -1)
 
     def new_channel(self, pattern: str) -> str:
         validate_new_channel_pattern(pattern)
@@ -910,16 +964,24 @@ class RedisChannelLayer(BaseChannelLayer):
             key = (shard, tuple(sorted(queues)))
             task = state.inflight.get(key)
             if task is None:
+                self._count_pending_pop(queues, 1)
                 task = asyncio.ensure_future(self._pop_async_into_stash(state, key, shard,
                                                                         queues, count))
                 # A pop whose caller has gone may fail unobserved: mark its error as seen.
                 task.add_done_callback(lambda done: done.cancelled() or done.exception())
                 state.inflight[key] = task
             tasks.append(task)
-        done, _ = await asyncio.wait(tasks, timeout=remaining,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        waiter = self._watch_stash([q for queues in by_shard.values() for q in queues])
+        wake = asyncio.wrap_future(waiter)
+        try:
+            done, _ = await asyncio.wait([*tasks, wake], timeout=remaining,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._unwatch_stash(waiter)
+            wake.cancel()
         shards = list(by_shard)
-        failed = [task for task in done if not task.cancelled() and task.exception() is not None]
+        failed = [task for task in done if task is not wake
+                  and not task.cancelled() and task.exception() is not None]
         for task in failed:
             self._mark_down(shards[tasks.index(task)], task.exception())
         self._raise_if_all_failed([task.exception() for task in failed], len(tasks))
@@ -932,6 +994,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 self._stash_entry(entry)
         finally:
             state.inflight.pop(key, None)
+            self._count_pending_pop(queues, -1)
 
     async def new_channel_async(self, pattern: str) -> str:
         validate_new_channel_pattern(pattern)
@@ -1135,3 +1198,10 @@ def _entry_channel(entry: bytes) -> str:
         return entry[15:15 + entry[14]].decode("ascii")
     except (IndexError, UnicodeDecodeError):
         return ""
+
+
+def _resolve(waiter: concurrent.futures.Future) -> None:
+    try:
+        waiter.set_result(None)
+    except concurrent.futures.InvalidStateError:  # already woken, or given up on
+        pass

@@ -10,11 +10,12 @@ Queue entry layout (a list element), shared with ``redis.py``::
 Queue keys: ``<prefix><channel>`` for normal and ``?`` channels, ``<prefix><process prefix>``
 (the name up to ``!``) for every process-specific channel of that process. A process queue has
 a companion hash ``<prefix>#c:<process prefix>`` counting entries per full channel name, which
-is what per-socket capacity is checked against. Statistics: hash ``<prefix>#s:<queue name>``
-and the shard-wide ``<prefix>#s``. Groups: sorted set ``<prefix>#g:<group>``, score = time of
-the last ``group_add``, and hash ``<prefix>#p:<group>`` placing each member (its shard and
-capacity, so a group send needs no round trip to look them up). ``#`` never occurs in channel
-or group names, so no key can collide.
+is what per-socket capacity is checked against; it is deleted whenever its queue is found
+empty, which undoes any drift left by a count update that never came. Statistics: hash
+``<prefix>#s:<queue name>`` and the shard-wide ``<prefix>#s``. Groups: sorted set
+``<prefix>#g:<group>``, score = time of the last ``group_add``, and hash ``<prefix>#p:<group>``
+placing each member (its shard and capacity, so a group send needs no round trip to look them
+up). ``#`` never occurs in channel or group names, so no key can collide.
 """
 
 # Helpers included in every script that writes to queues.

@@ -503,6 +503,10 @@ class HTTPChannel(http.HTTPChannel):
     def hand_over(self, protocol: Any) -> None:
         """The connection is now a WebSocket; pass on anything already buffered here."""
         self.upgraded_protocol = protocol
+        # This channel's own timers are over (the WebSocket has its own), and Twisted may never
+        # call its connectionLost: close the deadlines now so they do not keep it alive.
+        self._request_deadline.close()
+        self._idle_deadline.close()
         buffered, self._dataBuffer = b"".join(self._dataBuffer), []
         if buffered:
             protocol.dataReceived(buffered)
