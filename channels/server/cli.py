@@ -14,6 +14,7 @@ from channels.server.access import AccessLogGenerator
 from channels.server.server import (
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_MAX_HEADER_SIZE,
+    DEFAULT_MAX_PENDING_MESSAGES,
     DEFAULT_MAX_REQUEST_BODY_SIZE,
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_SHUTDOWN_TIMEOUT,
@@ -90,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shutdown-timeout", type=float, default=DEFAULT_SHUTDOWN_TIMEOUT,
                         help="seconds in-flight responses get on SIGTERM/SIGINT (default "
                              f"{DEFAULT_SHUTDOWN_TIMEOUT:g})")
+    parser.add_argument("--max-pending-messages", type=int, default=DEFAULT_MAX_PENDING_MESSAGES,
+                        help="messages of one connection waiting for the channel layer before "
+                             "the server stops reading from that socket (default "
+                             f"{DEFAULT_MAX_PENDING_MESSAGES})")
     parser.add_argument("--no-permessage-deflate", dest="per_message_deflate",
                         action="store_false",
                         help="do not negotiate WebSocket compression")
@@ -190,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         max_header_size=args.max_header_size,
         request_timeout=args.request_timeout,
         shutdown_timeout=args.shutdown_timeout,
+        max_pending_messages=args.max_pending_messages,
         per_message_deflate=args.per_message_deflate,
         ready_callback=freeze_startup_objects,
     )

@@ -4,7 +4,11 @@ Each socket's messages must reach the layer in the order they happened (``websoc
 before its first ``websocket.receive``, the last frame before ``websocket.disconnect``). With a
 pooled async Redis client, firing one task per message could let a later send overtake an
 earlier one on another connection, so each socket gets one queue drained by one task.
-The queue is bounded: a socket whose messages cannot be delivered does not grow memory forever.
+The queue is bounded in two steps. Past ``pause_at`` waiting messages the socket is told to stop
+reading (``on_backlog(True)``: TCP back-pressure then slows the client down, nothing is refused)
+and told to resume once the queue has drained to half of that. Frames already read from the
+socket when it paused are still queued; only past ``max_pending`` — a client that packed that
+many frames into data already read — is a message refused.
 """
 
 from __future__ import annotations
@@ -28,9 +32,14 @@ RETRY_MAX_DELAY = 2.0
 class OrderedSender:
     """Sends a connection's messages one after another from a single asyncio task."""
 
-    def __init__(self, channel_layer: Any, max_pending: int) -> None:
+    def __init__(self, channel_layer: Any, max_pending: int, pause_at: int | None = None,
+                 on_backlog: Callable[[bool], None] | None = None) -> None:
         self.channel_layer = channel_layer
         self.max_pending = max_pending
+        self.pause_at = pause_at if pause_at is not None else max_pending
+        self.resume_at = self.pause_at // 2
+        self.on_backlog = on_backlog
+        self.paused = False
         self.pending: deque[tuple[str, dict, ErrorHandler | None]] = deque()
         self._task: asyncio.Task | None = None
         self._closed = False
@@ -46,9 +55,19 @@ class OrderedSender:
         if len(self.pending) >= self.max_pending and not force:
             return False
         self.pending.append((channel, message, on_error))
+        if not self.paused and self.on_backlog is not None and len(self.pending) >= self.pause_at:
+            self.paused = True
+            self.on_backlog(True)
         if self._task is None:
             self._task = asyncio.get_event_loop().create_task(self._drain())
         return True
+
+    def hold(self) -> None:
+        """Pause the socket's reads now (the layer refused a message and it will be retried);
+        reads resume through the usual drain rule once the queue has gone down."""
+        if not self.paused and self.on_backlog is not None and not self._closed:
+            self.paused = True
+            self.on_backlog(True)
 
     def close(self) -> None:
         """Drop what is still queued (the socket's fate has been decided)."""
@@ -81,6 +100,10 @@ class OrderedSender:
                 delay = RETRY_FIRST_DELAY
                 if self.pending and self.pending[0][1] is message:
                     self.pending.popleft()
+                if self.paused and len(self.pending) <= self.resume_at and not self._closed:
+                    self.paused = False
+                    if self.on_backlog is not None:
+                        self.on_backlog(False)
         finally:
             if self._task is asyncio.current_task():
                 self._task = None

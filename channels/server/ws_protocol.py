@@ -40,6 +40,11 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_ABNORMAL = 1006
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN_LATER = 1013
+# Reads pause at max_pending_messages; frames already read when that happened still queue, up
+# to this many times that bound (one read of tiny frames), before a frame is refused with 1013.
+PENDING_HARD_LIMIT_FACTOR = 10
+# How long a websocket.receive refused with ChannelFull is retried (reads paused) before 1013.
+RECEIVE_FULL_RETRY_SECONDS = 1.0
 _REPLY_KEYS = {"text", "bytes", "close", "accept"}
 #: How long websocket.connect is retried while its channel is full or the layer unreachable.
 CONNECT_RETRY_SECONDS = 2.0
@@ -69,7 +74,12 @@ class WebSocketProtocol(WebSocketServerProtocol):
         self.opened_at: float | None = None
         self.started_at = time.monotonic()
         self.muted = False  # no more websocket.receive (after 1013/1009 or a failed connect)
-        self.sender = OrderedSender(self.server.channel_layer, self.server.max_pending_messages)
+        self.sender = OrderedSender(
+            self.server.channel_layer,
+            self.server.max_pending_messages * PENDING_HARD_LIMIT_FACTOR,
+            pause_at=self.server.max_pending_messages,
+            on_backlog=self._backlog_changed,
+        )
         self._connect_timeout_call: Any = None
         self._lifetime_call: Any = None
         self.server.ws_connections.add(self)
@@ -202,17 +212,36 @@ class WebSocketProtocol(WebSocketServerProtocol):
         }
         if not self.sender.send("websocket.receive", message, self._retry_policy("receive")):
             logger.warning("%s has %s messages waiting for the layer: closed with 1013",
-                           self.reply_channel, self.server.max_pending_messages)
+                           self.reply_channel, self.sender.max_pending)
             self._mute_and_close(CLOSE_TRY_AGAIN_LATER, "Too many pending messages")
+
+    def _backlog_changed(self, backlogged: bool) -> None:
+        """Stop reading the socket while the layer is behind, so a fast client is slowed by TCP
+        flow control instead of being disconnected (daphne 1.x blocked its reactor instead)."""
+        if self.transport is None or self.state == self.STATE_CLOSED:
+            return
+        if backlogged:
+            logger.debug("%s: %s messages waiting for the layer, pausing reads",
+                         self.reply_channel, len(self.sender.pending))
+            self.transport.pauseProducing()
+        else:
+            self.transport.resumeProducing()
 
     def _retry_policy(self, what: str) -> Any:
         """Errors for websocket.receive/disconnect: full → 1013 now; unreachable → retry."""
         deadline = time.monotonic() + LAYER_RETRY_TIMEOUT
+        full_since: list[float] = []
 
         def on_error(exc: Exception) -> bool:
             layer = self.server.channel_layer
             if is_channel_full(layer, exc):
                 if what == "receive":
+                    # A full channel is usually a burst the workers are about to absorb: stop
+                    # reading and retry for a short, bounded time before answering 1013.
+                    full_since.append(time.monotonic())
+                    if full_since[-1] - full_since[0] < RECEIVE_FULL_RETRY_SECONDS:
+                        self.sender.hold()
+                        return True
                     logger.warning("websocket.receive is full: %s closed with 1013",
                                    self.reply_channel)
                     self._mute_and_close(CLOSE_TRY_AGAIN_LATER, "Channel layer at capacity")

@@ -279,3 +279,33 @@ def test_a_burst_of_connects_is_absorbed_not_refused(backend_env, start_server):
     failures = [r for r in results if not isinstance(r, str)]
     assert not failures, f"{len(failures)} refused, e.g. {failures[0]!r}"
     assert results == [f"n{n}" for n in range(200)]
+
+
+def test_a_burst_of_frames_is_slowed_by_back_pressure_not_refused(backend_env, start_server):
+    """600 frames sent without waiting (a client pasting a log, a game loop): the server stops
+    reading while the layer catches up instead of closing with 1013, and every frame is echoed.
+    (A pending bound of 100 used to close such a socket after about 120 frames.)"""
+    server = start_server([], backend_env)
+    frames = [f"frame-{number}" for number in range(600)]
+    with connect(server.ws_url + "/ws/echo", open_timeout=5) as ws:
+        for frame in frames:
+            ws.send(frame)
+        echoed = [ws.recv(timeout=10) for _ in frames]
+        ws.send("still-open")
+        assert ws.recv(timeout=5) == "still-open"
+    assert sorted(echoed) == sorted(frames)
+
+
+def test_frames_beyond_the_hard_pending_bound_close_with_1013(start_server):
+    """With --max-pending-messages 1 the hard bound is 10 frames: a client that packs more than
+    that into data the server has already read (one TCP write here) gets the defined answer."""
+    server = start_server(["--max-pending-messages", "1"], {"ECHO_BACKEND": "memory"})
+    conn, head = rawclient.open_websocket(server.port, "/ws/echo")
+    try:
+        assert head.startswith(b"HTTP/1.1 101")
+        conn.send(b"".join(rawclient.frame(f"f{n}".encode()) for n in range(200)))
+        while (frame := conn.read_frame())[0] != 0x8:  # echoes of the first frames, then close
+            assert frame[0] == 0x1
+        assert int.from_bytes(frame[1][:2], "big") == 1013
+    finally:
+        conn.close()
