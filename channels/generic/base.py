@@ -50,6 +50,15 @@ class BaseConsumer:
 
     def get_handler(self, message: Message, **kwargs: Any) -> Callable[..., Any]:
         """The bound method for the message's channel, with the session decorators applied."""
+        handler = self.apply_session_decorators(self.mapped_method(message))
+        if self.http_user_and_session:
+            return http_session_user(channel_and_http_session(handler))
+        if self.http_user:
+            return http_session_user(handler)
+        return handler
+
+    def mapped_method(self, message: Message) -> Callable[..., Any]:
+        """The undecorated method ``method_mapping`` names for the message's channel."""
         try:
             method_name = self.method_mapping[message.channel.name]
         except KeyError:
@@ -57,13 +66,7 @@ class BaseConsumer:
                 f"{type(self).__name__} has no method mapped for channel "
                 f"{message.channel.name!r} (method_mapping has {sorted(self.method_mapping)})"
             ) from None
-        handler = getattr(self, method_name)
-        handler = self.apply_session_decorators(handler)
-        if self.http_user_and_session:
-            return http_session_user(channel_and_http_session(handler))
-        if self.http_user:
-            return http_session_user(handler)
-        return handler
+        return getattr(self, method_name)
 
     def apply_session_decorators(self, handler: Callable[..., Any]) -> Callable[..., Any]:
         if self.channel_session_user:

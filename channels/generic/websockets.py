@@ -38,18 +38,12 @@ class WebsocketConsumer(BaseConsumer):
     groups: list[str] | None = None
 
     def get_handler(self, message: Message, **kwargs: Any) -> Callable[..., Any]:
-        try:
-            method_name = self.method_mapping[message.channel.name]
-        except KeyError:
-            raise ValueError(
-                f"{type(self).__name__} has no method mapped for channel "
-                f"{message.channel.name!r}"
-            ) from None
+        method = self.mapped_method(message)
         if self.http_user or self.http_user_and_session:
             # The user travels from the HTTP session into the channel session on connect and
             # is read from there afterwards, when no cookies come with the messages.
             self.channel_session_user = True
-        handler = self.apply_session_decorators(getattr(self, method_name))
+        handler = self.apply_session_decorators(method)
         if self.http_user_and_session and message.channel.name != "websocket.connect":
             handler = channel_and_http_session(handler)
         if message.channel.name == "websocket.connect":
