@@ -26,14 +26,15 @@ class Message:
     """
 
     def __init__(self, content: dict[str, Any], channel_name: str, channel_layer: Any) -> None:
-        from channels.channel import Channel
-
+        # Through the module, not a function-level import: that costs more than the rest of
+        # this constructor, once per message (channels.channel imports this module).
+        channel_class = _channel_module.Channel
         self.content = content
         self.channel_layer = channel_layer
-        self.channel = Channel(channel_name, channel_layer=channel_layer)
+        self.channel = channel_class(channel_name, channel_layer=channel_layer)
         reply_channel = content.get("reply_channel")
         self.reply_channel: Channel | None = (
-            Channel(reply_channel, channel_layer=channel_layer) if reply_channel else None
+            channel_class(reply_channel, channel_layer=channel_layer) if reply_channel else None
         )
 
     def __getitem__(self, key: str) -> Any:
@@ -150,3 +151,6 @@ consumer_started.connect(pending_message_store.prepare, dispatch_uid="channels.p
 consumer_finished.connect(
     pending_message_store.send_and_flush, dispatch_uid="channels.pending.flush"
 )
+
+# Last, so the import cycle (channels.channel needs pending_message_store) resolves either way.
+import channels.channel as _channel_module  # noqa: E402

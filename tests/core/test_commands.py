@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 import uuid
@@ -31,6 +32,18 @@ def test_runworker_rejects_unknown_layer_alias():
 def test_runworker_rejects_zero_threads(layer):
     with pytest.raises(CommandError, match="--threads"):
         call_command("runworker", threads=0)
+
+
+def test_runworker_freezes_start_up_objects_out_of_gc():
+    """Full collections must not walk Django's start-up objects (a 40-60 ms worker stall)."""
+    from channels.management.commands.runworker import freeze_startup_objects
+
+    gc.unfreeze()  # in case something in this test process froze already
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
 
 
 def test_runserver_log_lines(capsys):

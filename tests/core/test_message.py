@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -27,6 +29,21 @@ def test_message_is_dict_like_and_copy_is_deep(layer):
 
 def test_message_without_reply_channel(layer):
     assert Message({}, "x.y", layer).reply_channel is None
+
+
+@pytest.mark.parametrize("first", ["channels.channel", "channels.message", "channels.worker"])
+def test_message_and_channel_import_in_any_order(first):
+    """channels.message reaches Channel through the module imported at its end (a cycle)."""
+    code = (f"import {first}\n"
+            "from channels.channel import Channel\n"
+            "from channels.message import Message\n"
+            "m = Message({'reply_channel': 'http.response.p!c'}, 'http.request', object())\n"
+            "assert type(m.reply_channel) is Channel and type(m.channel) is Channel\n"
+            "print(m.reply_channel.name, m.channel.name)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["http.response.p!c", "http.request"]
 
 
 def test_channel_send_outside_consumer_is_immediate(layer):
