@@ -12,6 +12,7 @@ side (a connection class that counts the commands it writes), not estimated.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -23,6 +24,7 @@ from typing import Any
 
 import msgpack
 import redis
+import redis.asyncio
 
 from channels.layers.inmemory import InMemoryChannelLayer
 from channels.layers.redis import RedisChannelLayer
@@ -43,6 +45,16 @@ class CountingConnection(redis.Connection):
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         CountingConnection.writes += 1
         super().send_packed_command(command, check_health)
+
+
+class CountingAsyncConnection(redis.asyncio.Connection):
+    """The asyncio twin of :class:`CountingConnection`."""
+
+    writes = 0
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingAsyncConnection.writes += 1
+        await super().send_packed_command(command, check_health)
 
 
 def emit(**fields: Any) -> None:
@@ -120,6 +132,56 @@ def group_send(layer: Any, members: int, rounds: int, servers: int = 1) -> dict[
     return {"seconds_per_group_send": seconds / rounds, "deliveries_per_s":
             members * rounds / seconds, "delivered": delivered, "expected": members * rounds,
             "round_trips_per_group_send": round_trips}
+
+
+def send_many_vs_send(layer: Any, count: int, per_call: int = 8) -> dict[str, Any]:
+    """Replies to ``per_call`` sockets at once: one ``send_many`` against that many sends."""
+    sockets = [layer.new_channel("bench.many!") for _ in range(per_call)]
+    batches = count // per_call
+    pairs = [(socket, MESSAGE) for socket in sockets]
+    single = timed(lambda: [[layer.send(c, m) for c, m in pairs] for _ in range(batches)])
+    layer.receive_batch(["bench.many!"], count + per_call)
+    many = timed(lambda: [layer.send_many(pairs) for _ in range(batches)])
+    layer.receive_batch(["bench.many!"], count + per_call)
+    return {"send_msgs_per_s": round(batches * per_call / single),
+            "send_many_msgs_per_s": round(batches * per_call / many),
+            "speed_up": round(single / many, 2)}
+
+
+def async_trickle(url: str, replies: int) -> dict[str, Any]:
+    """A server's reply loop: replies arrive one at a time (each sent only once the previous
+    one was received) on a process channel read by ``receive_batch_async``; counts the
+    commands the receiving side writes per reply and the time from send to delivery."""
+    reader = RedisChannelLayer(
+        hosts=[url], prefix=f"bench-{uuid.uuid4().hex[:8]}:", blocking_timeout=1,
+        connection_kwargs={"connection_class": CountingAsyncConnection})
+    sender = RedisChannelLayer(hosts=[url], prefix=reader.prefix)
+    socket = sender.new_channel("bench.trickle!")
+
+    async def scenario() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        await reader.receive_batch_async(["bench.trickle!"], 100)  # warm up (idle)
+        writes = CountingAsyncConnection.writes
+        latencies = []
+        for _ in range(replies):
+            receiving = asyncio.ensure_future(
+                reader.receive_batch_async(["bench.trickle!"], 100))
+            await asyncio.sleep(0.001)  # the reader is waiting, as a server's is
+            started = time.perf_counter()
+            await loop.run_in_executor(None, sender.send, socket, MESSAGE)
+            assert len(await receiving) == 1
+            latencies.append(time.perf_counter() - started)
+        await reader.close_async()
+        return (CountingAsyncConnection.writes - writes) / replies, statistics.median(latencies)
+
+    try:
+        per_reply, latency = asyncio.run(scenario())
+    finally:
+        # The reader's sync clients carry the asyncio connection class: never used.
+        sender.flush()
+        sender.close()
+    return {"replies": replies, "receiver_commands_per_reply": round(per_reply, 2),
+            "median_send_to_delivery_ms": round(latency * 1000, 3)}
 
 
 def redis_layer(url: str, counting: bool = False, **options: Any) -> RedisChannelLayer:
@@ -227,6 +289,11 @@ def run(args: argparse.Namespace) -> int:
         layer.receive(["bench.rtt"])
         emit(backend="redis", test="round trips", send=after_send - writes,
              receive=CountingConnection.writes - after_send)
+        if hasattr(layer, "send_many"):
+            emit(backend="redis", test="8 replies per call: send_many vs send",
+                 **send_many_vs_send(layer, count))
+        emit(backend="redis", test="async reply loop, replies trickling in",
+             **async_trickle(args.redis, 200))
         emit(backend="redis", test=f"group send to {args.group_size} sockets (1 shard)",
              **group_send(layer, args.group_size, args.group_rounds))
     finally:

@@ -88,6 +88,9 @@ class ChannelLayerWrapper:
     def send(self, channel: str, message: dict) -> None:
         self.channel_layer.send(channel, message)
 
+    def send_many(self, messages: list[tuple[str, dict]]) -> list[bool]:
+        return self.channel_layer.send_many(messages)
+
     def receive(self, channels: list[str], block: bool = False) -> tuple:
         return self.channel_layer.receive(channels, block=block)
 
@@ -126,6 +129,9 @@ class ChannelLayerWrapper:
 
     async def send_async(self, channel: str, message: dict) -> None:
         await self.channel_layer.send_async(channel, message)
+
+    async def send_many_async(self, messages: list[tuple[str, dict]]) -> list[bool]:
+        return await self.channel_layer.send_many_async(messages)
 
     async def receive_async(self, channels: list[str]) -> tuple:
         return await self.channel_layer.receive_async(channels)

@@ -13,7 +13,7 @@ import re
 import secrets
 import string
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import msgpack
@@ -162,7 +162,19 @@ def check_message_values(message: Any) -> None:
     """
     if not isinstance(message, dict):
         raise TypeError(f"Message must be a dict, not {type(message).__name__}: {message!r:.200}")
+    # Fast path for the usual flat message (every send pays for this check): only values of
+    # exactly a plain type pass here; anything else gets the full, path-naming walk.
+    for key, value in message.items():
+        kind = type(value)
+        if type(key) is not str or (kind not in _PLAIN_TYPES and (
+                kind is not int or not _INT64_MIN <= value <= _INT64_MAX)):
+            break
+    else:
+        return
     _check_value(message, "message")
+
+
+_PLAIN_TYPES = frozenset({str, bytes, float, bool, type(None)})
 
 
 def _check_value(value: Any, path: str) -> None:
@@ -293,6 +305,45 @@ class BaseChannelLayer:
 
     def receive(self, channels: list[str], block: bool = False) -> tuple:
         raise NotImplementedError
+
+    def send_many(self, messages: Sequence[tuple[str, dict]]) -> list[bool]:
+        """Send several messages; True where queued, False where that channel was full.
+
+        For callers with many replies at once (one round trip per shard on Redis). This
+        generic version checks everything first, so bad input writes nothing.
+        """
+        pairs = self._checked_pairs(messages)
+        flags = []
+        for channel, message in pairs:
+            try:
+                self.send(channel, message)
+                flags.append(True)
+            except ChannelFull:
+                flags.append(False)
+        return flags
+
+    async def send_many_async(self, messages: Sequence[tuple[str, dict]]) -> list[bool]:
+        pairs = self._checked_pairs(messages)
+        flags = []
+        for channel, message in pairs:
+            try:
+                await self.send_async(channel, message)  # type: ignore[attr-defined]
+                flags.append(True)
+            except ChannelFull:
+                flags.append(False)
+        return flags
+
+    def _checked_pairs(self, messages: Any) -> list[tuple[str, dict]]:
+        if isinstance(messages, (str, bytes, dict)) or not isinstance(messages, Sequence):
+            raise TypeError(f"send_many() takes a list of (channel, message) pairs: "
+                            f"{messages!r:.200}")
+        for index, pair in enumerate(messages):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"send_many() item {index} is not a (channel, message) pair: "
+                                f"{pair!r:.200}")
+            validate_channel_name(pair[0])
+            self.serialize(pair[1])
+        return list(messages)
 
     def receive_batch(self, channels: list[str], limit: int,
                       block: bool = False) -> list[tuple[str, dict]]:

@@ -57,6 +57,7 @@ SHARD_RETRY_INTERVAL = 1.0
 MAX_WAITING_POPS = 256
 
 _SCRIPTS = {
+    "send": redis_scripts.SEND,
     "push": redis_scripts.PUSH,
     "group_send": redis_scripts.GROUP_SEND,
     "group_members": redis_scripts.GROUP_MEMBERS,
@@ -111,6 +112,12 @@ class _AsyncState:
     # Non-blocking pops whose caller was cancelled while Redis was answering: what they bring
     # back goes to the stash.
     orphans: set = field(default_factory=set)
+    # Blocking pops that handed their entries out and are still updating per-socket counts
+    # (awaited by close_async, never by a receive: that would put the round trip back).
+    uncounting: set = field(default_factory=set)
+    # Channel lists whose last non-blocking pop found nothing: their next receive goes
+    # straight to the blocking pop, which answers at once anyway if something arrived.
+    idle: set = field(default_factory=set)
 
 
 def _fernet_keys(keys: Any) -> Any:
@@ -169,6 +176,7 @@ class RedisChannelLayer(BaseChannelLayer):
         self._down_until: dict[int, float] = {}
         self._native_pop = True
         self._routes: dict[str, tuple[int, str, str, str, int]] = {}
+        self._send_routes: dict[str, tuple[int, tuple, bytes, int, int]] = {}
         self._receive_plans: dict[tuple, tuple[list[str], dict[int, list[str]]]] = {}
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncState] = (
             weakref.WeakKeyDictionary()
@@ -337,13 +345,58 @@ class RedisChannelLayer(BaseChannelLayer):
             args += [channel, capacity, entry]
         return keys, args
 
-    def _send_plan(self, channel: str, message: dict) -> tuple[int, list, list]:
-        shard = self._route(channel)[0]
+    def _send_route(self, channel: str) -> tuple[int, tuple, bytes, int, int]:
+        """Shard, keys of the send script, entry framing, capacity and statistics TTL.
+
+        Cached like ``_route``, in the exact shape the send call needs, so a send does no
+        more per-call work than it must (keys and framing are the same every time).
+        """
+        route = self._send_routes.get(channel)
+        if route is None:
+            shard, queue, counts, stats, capacity = self._route(channel)
+            keys = (queue, stats, self._global_stats_key, *((counts,) if counts else ()))
+            name = channel.encode("ascii")
+            # A single-reader channel is used once (one per request body): its statistics
+            # live as long as its messages, or one key per use would pile up (daphne#124).
+            stats_ttl = self._ttl() if "?" in channel else CHANNEL_STATISTICS_EXPIRY
+            if len(self._send_routes) >= 10_000:
+                self._send_routes.clear()
+            route = self._send_routes[channel] = (shard, keys, bytes((len(name),)) + name,
+                                                  capacity, stats_ttl)
+        return route
+
+    def _send_plan(self, channel: str, message: dict) -> tuple[int, list]:
+        """Shard and argument list of the send script (``redis_scripts.SEND``)."""
+        shard, keys, framing, capacity, stats_ttl = self._send_route(channel)
         payload = self._encode(message)
         now_ms = int(time.time() * 1000)
-        entry = self._entry(self._deadline_ms(now_ms), channel, payload)
-        keys, args = self._push_plan([(channel, entry)], now_ms)
-        return shard, keys, args
+        entry = b"%014d" % (now_ms + int(self.expiry * 1000)) + framing + payload
+        return shard, [len(keys), *keys, entry, capacity, math.ceil(self.expiry) + 1,
+                       stats_ttl, self.process_capacity, now_ms, channel]
+
+    def _send_many_plans(self, messages: Any) -> dict[int, tuple[list[int], list, list]]:
+        """Per shard: the indexes of its messages and one push call for them all.
+
+        Every name and message is checked and encoded first, so bad input writes nothing.
+        """
+        if isinstance(messages, (str, bytes, dict)) or not isinstance(messages, Sequence):
+            raise TypeError(f"send_many() takes a list of (channel, message) pairs: "
+                            f"{messages!r:.200}")
+        now_ms = int(time.time() * 1000)
+        deadline = self._deadline_ms(now_ms)
+        per_shard: dict[int, list[tuple[int, str, bytes]]] = {}
+        for index, pair in enumerate(messages):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"send_many() item {index} is not a (channel, message) pair: "
+                                f"{pair!r:.200}")
+            channel, message = pair
+            shard = self._route(channel)[0]
+            entry = self._entry(deadline, channel, self._encode(message))
+            per_shard.setdefault(shard, []).append((index, channel, entry))
+        return {shard: ([index for index, _, _ in items],
+                        *self._push_plan([(channel, entry) for _, channel, entry in items],
+                                         now_ms))
+                for shard, items in per_shard.items()}
 
     def _pop_plan(self, queues: list[str], limit: int) -> tuple[list, list]:
         order = list(queues)
@@ -353,6 +406,8 @@ class RedisChannelLayer(BaseChannelLayer):
         return keys, args
 
     def _shuffled_keys(self, queues: list[str]) -> list[str]:
+        if len(queues) == 1:
+            return [self._queue_key(queues[0])]
         keys = [self._queue_key(q) for q in queues]
         random.shuffle(keys)  # fairness: a busy channel must not starve a quiet one
         return keys
@@ -360,7 +415,7 @@ class RedisChannelLayer(BaseChannelLayer):
     def _native_pop_for(self, queues: list[str]) -> bool:
         # LMPOP (Redis 7) pops like the Lua script, one native command cheaper; process queues
         # still need the script, which keeps their per-socket counts in step atomically.
-        return self._native_pop and not any(is_process_channel(q) for q in queues)
+        return self._native_pop and not any("!" in q for q in queues)
 
     def _native_unsupported(self, exc: redis.exceptions.ResponseError) -> None:
         if "unknown command" not in str(exc).lower():
@@ -517,11 +572,34 @@ class RedisChannelLayer(BaseChannelLayer):
     # -- synchronous API ------------------------------------------------------------------
 
     def send(self, channel: str, message: dict) -> None:
-        shard, keys, args = self._send_plan(channel, message)
+        shard, args = self._send_plan(channel, message)
         with self._guard(shard):
-            queued = _evalsha(self._scripts["push"], self._clients[shard], keys, args)
+            queued = _evalsha_args(self._scripts["send"], self._clients[shard], args)
         if not queued:
             raise ChannelFull(channel)
+
+    def send_many(self, messages: Sequence[tuple[str, dict]]) -> list[bool]:
+        """Send several messages with one round trip per shard; True where queued, False
+        where that channel was full (never raises ``ChannelFull``).
+
+        A shard that is down raises ``RedisLayerUnavailable`` after the other shards' pushes
+        were made (they cannot be taken back), like separate sends would have.
+        """
+        plans = self._send_many_plans(messages)
+        flags = [False] * len(messages)
+        errors: list[BaseException] = []
+        for shard, (indexes, keys, args) in plans.items():
+            try:
+                with self._guard(shard):
+                    queued = _evalsha(self._scripts["push"], self._clients[shard], keys, args)
+            except RedisLayerUnavailable as exc:
+                errors.append(exc)
+                continue
+            for index, ok in zip(indexes, queued, strict=True):
+                flags[index] = bool(ok)
+        if errors:
+            raise errors[0]
+        return flags
 
     def receive(self, channels: list[str], block: bool = False) -> tuple:
         batch = self.receive_batch(channels, 1, block=block)
@@ -551,6 +629,13 @@ class RedisChannelLayer(BaseChannelLayer):
                 self._wait_any_shard_sync(usable, remaining)
 
     def _pop_sync(self, by_shard: dict[int, list[str]], limit: int) -> list[tuple[str, dict]]:
+        if len(by_shard) == 1:  # the usual case, without the bookkeeping of several shards
+            [(shard, queues)] = by_shard.items()
+            try:
+                return self._pop_shard_sync(shard, queues, limit)
+            except RedisLayerUnavailable as exc:
+                self._mark_down(shard, exc)
+                raise
         received: list[tuple[str, dict]] = []
         errors: list[BaseException] = []
         shards = list(by_shard)
@@ -575,10 +660,12 @@ class RedisChannelLayer(BaseChannelLayer):
                 keys = self._shuffled_keys(queues)
                 try:
                     while True:
-                        popped = client.lmpop(len(keys), *keys, direction="LEFT", count=limit)
+                        popped = client.execute_command("LMPOP", len(keys), *keys, "LEFT",
+                                                        "COUNT", limit)
                         if popped is None:
                             return []
-                        received = self._decode_all(popped[1])
+                        received = [item for item in map(self._decode_entry, popped[1])
+                                    if item is not None]
                         if received:  # else all were expired: look behind them
                             return received
                 except redis.exceptions.ResponseError as exc:
@@ -828,13 +915,33 @@ class RedisChannelLayer(BaseChannelLayer):
         return state
 
     async def send_async(self, channel: str, message: dict) -> None:
-        shard, keys, args = self._send_plan(channel, message)
+        shard, args = self._send_plan(channel, message)
         state = self._loop_state()
         with self._guard(shard):
-            queued = await _evalsha_async(state.scripts["push"], state.clients[shard], keys,
-                                          args)
+            queued = await _evalsha_args_async(state.scripts["send"], state.clients[shard],
+                                               args)
         if not queued:
             raise ChannelFull(channel)
+
+    async def send_many_async(self, messages: Sequence[tuple[str, dict]]) -> list[bool]:
+        """:meth:`send_many` from an event loop: one call per shard, run concurrently."""
+        plans = self._send_many_plans(messages)
+        state = self._loop_state()
+        flags = [False] * len(messages)
+
+        async def push(shard: int, indexes: list[int], keys: list, args: list) -> None:
+            with self._guard(shard):
+                queued = await _evalsha_async(state.scripts["push"], state.clients[shard],
+                                              keys, args)
+            for index, ok in zip(indexes, queued, strict=True):
+                flags[index] = bool(ok)
+
+        results = await asyncio.gather(*(push(shard, *plan) for shard, plan in plans.items()),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return flags
 
     async def receive_async(self, channels: list[str]) -> tuple:
         batch = await self.receive_batch_async(channels, 1)
@@ -847,25 +954,37 @@ class RedisChannelLayer(BaseChannelLayer):
         state = self._loop_state()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.blocking_timeout
+        plan_key = tuple(queues)
         while True:
             if state.orphans:  # they may be bringing this caller's messages
                 await asyncio.wait(list(state.orphans), timeout=max(deadline - loop.time(), 0))
             received = self._take_stash(queues, limit)
             if received:
+                if len(received) >= limit > 1:  # busy again: a script pop takes more at once
+                    state.idle.discard(plan_key)
                 return received
             usable = self._usable(by_shard)
-            # The pop runs as a task of its own: if this caller is cancelled while Redis is
-            # answering, the entries it already popped go to the stash instead of vanishing
-            # with the cancelled read.
-            pop = asyncio.ensure_future(self._pop_async(state, usable, limit))
-            try:
-                received = self._decode_all(await asyncio.shield(pop))
-            except asyncio.CancelledError:
-                self._adopt_orphan(state, pop)
-                raise
+            # Replies trickling in (a server's usual case) would cost a non-blocking pop that
+            # comes back empty before every blocking one: skip it while the channels are idle.
+            if len(usable) != 1 or plan_key not in state.idle:
+                # The pop runs as a task of its own: if this caller is cancelled while Redis is
+                # answering, the entries it already popped go to the stash instead of
+                # vanishing with the cancelled read.
+                pop = asyncio.ensure_future(self._pop_async(state, usable, limit))
+                try:
+                    received = self._decode_all(await asyncio.shield(pop))
+                except asyncio.CancelledError:
+                    self._adopt_orphan(state, pop)
+                    raise
+                if received:
+                    state.idle.discard(plan_key)
+                    return received
+                if len(state.idle) >= 1000:
+                    state.idle.clear()
+                state.idle.add(plan_key)
             remaining = deadline - loop.time()
-            if received or remaining <= 0:
-                return received
+            if remaining <= 0:
+                return []
             # The blocking pops run as tasks of their own, which outlive a caller that is
             # cancelled mid-wait: an entry Redis hands over at that instant lands in the stash
             # instead of vanishing with a cancelled command.
@@ -932,7 +1051,14 @@ class RedisChannelLayer(BaseChannelLayer):
             return await state.scripts["pop"](keys, args, client=client)
 
     async def _block_pop_async(self, state: _AsyncState, shard: int, queues: list[str],
-                               limit: int, timeout: float) -> list[bytes]:
+                               limit: int, timeout: float,
+                               deliver: Any = None) -> list[bytes]:
+        """Blocking pop; ``deliver(entries)`` runs before the per-socket count update.
+
+        Handing entries out first takes that second round trip off the receive's latency;
+        the counts are then briefly high by what is in flight, which can only make a send
+        wait its turn (``ChannelFull``), never let a channel overfill, and never drifts.
+        """
         client = state.clients[shard]
         keys = self._shuffled_keys(queues)
         timeout = max(timeout, 0.01)
@@ -948,6 +1074,8 @@ class RedisChannelLayer(BaseChannelLayer):
             if not self._native_pop:
                 popped = await client.blpop(keys, timeout=timeout)
                 entries = [popped[1]] if popped else []
+            if deliver is not None:
+                deliver(entries)
             uncount = self._uncount_plan(entries)
             if uncount is not None:
                 try:
@@ -988,13 +1116,28 @@ class RedisChannelLayer(BaseChannelLayer):
 
     async def _pop_async_into_stash(self, state: _AsyncState, key: tuple, shard: int,
                                     queues: list[str], count: int) -> None:
-        try:
-            for entry in await self._block_pop_async(state, shard, queues, count,
-                                                     self.blocking_timeout):
-                self._stash_entry(entry)
-        finally:
-            state.inflight.pop(key, None)
+        released = False
+
+        def deliver(entries: list[bytes]) -> None:
+            # From here on this pop takes nothing more: a new receive may start its own pop
+            # while this one updates the counts, and close_async still waits for it.
+            nonlocal released
+            released = True
+            task = state.inflight.pop(key, None)
             self._count_pending_pop(queues, -1)
+            if task is not None:
+                state.uncounting.add(task)
+                task.add_done_callback(state.uncounting.discard)
+            for entry in entries:
+                self._stash_entry(entry)
+
+        try:
+            await self._block_pop_async(state, shard, queues, count, self.blocking_timeout,
+                                        deliver)
+        finally:
+            if not released:
+                state.inflight.pop(key, None)
+                self._count_pending_pop(queues, -1)
 
     async def new_channel_async(self, pattern: str) -> str:
         validate_new_channel_pattern(pattern)
@@ -1070,7 +1213,7 @@ class RedisChannelLayer(BaseChannelLayer):
         if state is not None:
             # Cancelling a blocking pop could drop an entry Redis already handed over: let the
             # pops end (within blocking_timeout); what they take stays in the stash.
-            pending = [*state.inflight.values(), *state.orphans]
+            pending = [*state.inflight.values(), *state.orphans, *state.uncounting]
             if pending:
                 await asyncio.wait(pending)
             for shard, channel, commands in self._stash_return_plan():
@@ -1181,6 +1324,21 @@ async def _evalsha_async(script: Any, client: redis.asyncio.Redis, keys: list,
         return await client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
     except redis.exceptions.NoScriptError:
         return await script(keys, args, client=client)
+
+
+def _evalsha_args(script: Any, client: redis.Redis, args: list) -> Any:
+    """``_evalsha`` with the argument list already laid out (``numkeys, *keys, *argv``)."""
+    try:
+        return client.execute_command("EVALSHA", script.sha, *args)
+    except redis.exceptions.NoScriptError:
+        return script(args[1:args[0] + 1], args[args[0] + 1:], client=client)
+
+
+async def _evalsha_args_async(script: Any, client: redis.asyncio.Redis, args: list) -> Any:
+    try:
+        return await client.execute_command("EVALSHA", script.sha, *args)
+    except redis.exceptions.NoScriptError:
+        return await script(args[1:args[0] + 1], args[args[0] + 1:], client=client)
 
 
 def _glob_escape(text: str) -> str:

@@ -1,5 +1,8 @@
 """Lua scripts of the Redis layer: each layer operation is one script call, one round trip.
 
+``SEND`` (one message; the hot path) runs its common case before defining any helper; ``PUSH``
+sends many (``send_many``, the other shards' part of a group send).
+
 Queue entry layout (a list element), shared with ``redis.py``::
 
     14 ASCII digits   deadline, milliseconds since the epoch (sender's clock)
@@ -108,7 +111,7 @@ end
 # Send to one or more channels (one send, or a group's members on one shard).
 # KEYS: global stats hash, then per message: queue, counts hash ('' if none), stats hash.
 # ARGV: now_ms, ttl, process_capacity, stats_ttl, then per message: channel, capacity, entry.
-# Returns the number of messages queued.
+# Returns one flag per message: 1 queued, 0 full.
 PUSH = _COMMON + r"""
 local now = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
@@ -116,6 +119,7 @@ local process_capacity = tonumber(ARGV[3])
 local stats_ttl = tonumber(ARGV[4])
 local queued, full = 0, 0
 local m = 0
+local flags = {}
 for k = 2, #KEYS, 3 do
   local counts = KEYS[k + 1]
   if counts == '' then counts = nil end
@@ -125,10 +129,11 @@ for k = 2, #KEYS, 3 do
   queued = queued + ok
   full = full + 1 - ok
   m = m + 1
+  flags[m] = ok
 end
 if queued > 0 then redis.call('HINCRBY', KEYS[1], 'messages_count', queued) end
 if full > 0 then redis.call('HINCRBY', KEYS[1], 'channel_full_count', full) end
-return queued
+return flags
 """
 
 # Membership pruning shared by the group scripts: members whose last group_add is older than
@@ -235,4 +240,32 @@ for i, channel in ipairs(ARGV) do
   reset_if_empty(KEYS[2 * i], KEYS[2 * i - 1])
 end
 return #ARGV
+"""
+
+# One send: the hot path. The common case (a normal or ``?`` channel with room) runs first, as
+# four plain commands and nothing else; only a process channel or a full queue goes on to the
+# helpers above, whose definitions alone would cost as much as a command on every send.
+# KEYS: queue, channel stats hash, global stats hash, counts hash (process channels only).
+# ARGV: entry, capacity, ttl, stats_ttl, process_capacity, now_ms, channel.
+# Returns 1 if queued, 0 if full.
+SEND = r"""
+if #KEYS == 3 then
+  local capacity = tonumber(ARGV[2])
+  if redis.call('RPUSH', KEYS[1], ARGV[1]) <= capacity then
+    redis.call('EXPIRE', KEYS[1], ARGV[3])
+    if redis.call('HINCRBY', KEYS[2], 'messages_count', 1) == 1
+        and redis.call('TTL', KEYS[2]) < 0 then
+      redis.call('EXPIRE', KEYS[2], ARGV[4])
+    end
+    redis.call('HINCRBY', KEYS[3], 'messages_count', 1)
+    return 1
+  end
+  redis.call('RPOP', KEYS[1])
+end
+""" + _COMMON + r"""
+local counts = KEYS[4]
+local ok = push(KEYS[1], counts, KEYS[2], ARGV[7], tonumber(ARGV[2]), ARGV[1],
+                tonumber(ARGV[6]), tonumber(ARGV[3]), tonumber(ARGV[5]), tonumber(ARGV[4]))
+redis.call('HINCRBY', KEYS[3], ok == 1 and 'messages_count' or 'channel_full_count', 1)
+return ok
 """

@@ -98,6 +98,7 @@ class FaultProxy:
                 chunk = b""
             if not chunk:
                 break
+            holding = False
             with self._lock:
                 if self._cut_marker is not None and self._cut_marker in chunk:
                     self._cut_marker = None
@@ -105,11 +106,15 @@ class FaultProxy:
                 if self._hold_marker is not None and self._hold_marker in chunk:
                     self._hold_marker = None
                     held.set()
-                    self.seen.set()
+                    holding = True
             try:
                 server.sendall(chunk)
             except OSError:
                 break
+            if holding:
+                # Only once forwarded: a test that cuts the connection on ``seen`` must not
+                # cut it before the command reached Redis.
+                self.seen.set()
         for sock in (client, server):
             try:
                 sock.shutdown(socket.SHUT_RDWR)

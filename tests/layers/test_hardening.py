@@ -148,12 +148,16 @@ def test_a_count_update_lost_with_the_connection_loses_no_message(layers, proxy)
 # -- cancellation ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("channel", "queue", "command"), [
-    ("hard.cancel", "hard.cancel", b"LMPOP"),
-    ("hard.srv!x", "hard.srv!", b"EVALSHA"),
+@pytest.mark.parametrize(("channel", "queue", "command", "idle"), [
+    # After an empty receive the next goes straight to the blocking pop (idle channels) ...
+    ("hard.cancel", "hard.cancel", b"BLMPOP", True),
+    ("hard.srv!x", "hard.srv!", b"BLMPOP", True),
+    # ... otherwise it tries a non-blocking pop first (LMPOP, or the script for a process).
+    ("hard.cancel", "hard.cancel", b"LMPOP", False),
+    ("hard.srv!x", "hard.srv!", b"EVALSHA", False),
 ])
 def test_an_async_receive_cancelled_while_its_pop_reply_is_in_flight_loses_nothing(
-        layers, proxy, channel, queue, command):
+        layers, proxy, channel, queue, command, idle):
     reader = layers(hosts=[proxy.url], blocking_timeout=1)
     sender = layers()
 
@@ -161,6 +165,8 @@ def test_an_async_receive_cancelled_while_its_pop_reply_is_in_flight_loses_nothi
         assert await reader.receive_batch_async([queue], 10) == []  # warm up
         # Let the warm-up's blocking pop end, so that only the pop under test meets the message.
         await pops_ended(reader)
+        if not idle:
+            reader._loop_state().idle.clear()
         sender.send(channel, {"kept": True})
         proxy.hold_reply_after(command)
         task = asyncio.ensure_future(reader.receive_batch_async([queue], 10))
@@ -182,6 +188,56 @@ def test_an_async_receive_cancelled_while_its_pop_reply_is_in_flight_loses_nothi
     got, took = asyncio.run(main())
     assert got == [(channel, {"kept": True})]
     assert took < 0.5, "the message waited for a blocking pop to time out"
+
+
+def test_an_idle_async_receive_hands_replies_out_before_their_count_update(
+        layers, proxy, raw, unique_prefix):
+    # A server's replies trickle in: each goes straight to a blocking pop and is handed out
+    # while the per-socket count update is still on its way (held here by the proxy).
+    reader = layers(hosts=[proxy.url], blocking_timeout=2)
+    sender = layers()
+
+    async def scenario() -> Any:
+        assert await reader.receive_batch_async(["hard.srv!"], 10) == []  # now idle
+        await pops_ended(reader)
+        proxy.hold_reply_after(b"EVALSHA")  # the count update after the blocking pop
+        task = asyncio.ensure_future(reader.receive_batch_async(["hard.srv!"], 10))
+        await asyncio.sleep(0)
+        sender.send("hard.srv!a", {"n": 1})
+        # Would time out if the receive waited for the count update's (held) reply.
+        got = await asyncio.wait_for(task, 5)
+        held = await asyncio.get_running_loop().run_in_executor(None, proxy.seen.wait, 5)
+        proxy.release()
+        await reader.close_async()  # waits for the count update
+        return got, held
+
+    got, held = asyncio.run(main_with(scenario))
+    assert got == [("hard.srv!a", {"n": 1})]
+    assert held, "the count update was never sent"
+    assert not raw.exists(unique_prefix + "#c:hard.srv!"), "a count was left behind"
+
+
+def test_trickling_async_replies_keep_socket_counts_exact(layers, raw, unique_prefix):
+    reader = layers(blocking_timeout=2)
+    sender = layers(capacity=2)
+
+    async def scenario() -> list:
+        got = []
+        for index in range(30):
+            sender.send("hard.srv!a", {"n": index})  # refused if counts drifted upwards
+            got += await reader.receive_batch_async(["hard.srv!"], 10)
+        await reader.close_async()
+        return got
+
+    got = asyncio.run(scenario())
+    assert [message["n"] for _, message in got] == list(range(30))
+    assert not raw.exists(unique_prefix + "#c:hard.srv!")
+    assert sender.send("hard.srv!a", {"n": 30}) is None
+    assert raw.hget(unique_prefix + "#c:hard.srv!", "hard.srv!a") == b"1"
+
+
+async def main_with(scenario: Any) -> Any:
+    return await scenario()
 
 
 def test_a_receive_cancelled_mid_reply_is_handed_back_by_close_async(layers, proxy):
