@@ -298,6 +298,22 @@ class BaseChannelLayer:
                 return capacity
         return self.capacity
 
+    def group_member_capacity(self, channel: str) -> int:
+        """Capacity of a channel as the target of a group send.
+
+        A socket's channel fills only while its interface server is behind on its whole reply
+        queue (the server drains every socket of the process in one loop), never because that
+        socket is slow: a burst of group messages then overflowed the per-socket default of 100
+        and silently lost deliveries (channels#763). So unless ``channel_capacity`` names the
+        channel explicitly, a process channel in a group is bounded by ``process_capacity``.
+        """
+        for matcher, capacity in self.channel_capacity:
+            if matcher.match(channel):
+                return capacity
+        if is_process_channel(channel):
+            return max(self.capacity, self.process_capacity)
+        return self.capacity
+
     # -- what each backend provides ------------------------------------------------------------
 
     def send(self, channel: str, message: dict) -> None:

@@ -83,8 +83,12 @@ class InMemoryChannelLayer(BaseChannelLayer):
         with self._lock:
             self._append(channel, payload, raise_full=True)
 
-    def _append(self, channel: str, payload: bytes, raise_full: bool) -> bool:
-        """Queue one payload (lock held). Returns False when full and ``raise_full`` is off."""
+    def _append(self, channel: str, payload: bytes, raise_full: bool,
+                capacity: int | None = None) -> bool:
+        """Queue one payload (lock held). Returns False when full and ``raise_full`` is off.
+        ``capacity`` overrides the channel's own (group sends use the member capacity)."""
+        if capacity is None:
+            capacity = self.get_capacity(channel)
         key = non_local_name(channel)
         now = time.time()
         if now >= self._next_sweep:
@@ -95,10 +99,10 @@ class InMemoryChannelLayer(BaseChannelLayer):
         self._drop_expired(queue, now)
         counters = self._counters(key)
         if is_process_channel(channel):
-            full = (queue.per_channel.get(channel, 0) >= self.get_capacity(channel)
+            full = (queue.per_channel.get(channel, 0) >= capacity
                     or len(queue.entries) >= self.process_capacity)
         else:
-            full = len(queue.entries) >= self.get_capacity(channel)
+            full = len(queue.entries) >= capacity
         if full:
             counters.channel_full_count += 1
             self._global.channel_full_count += 1
@@ -300,7 +304,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
         with self._lock:
             for channel in self._live_members(group):
                 # SPEC §1: a full member misses this message, the group send never fails.
-                if not self._append(channel, payload, raise_full=False):
+                if not self._append(channel, payload, raise_full=False,
+                                    capacity=self.group_member_capacity(channel)):
                     logger.debug("group %s: member %s is full, message skipped", group, channel)
 
     async def group_add_async(self, group: str, channel: str) -> None:

@@ -264,7 +264,7 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def _group_add_commands(self, pipe: Any, group: str, channel: str) -> None:
         ttl = math.ceil(self.group_expiry)
-        placement = f"{self._shard_of(channel)}:{self.get_capacity(channel)}"
+        placement = f"{self._shard_of(channel)}:{self.group_member_capacity(channel)}"
         pipe.zadd(self._group_key(group), {channel: time.time()})
         pipe.hset(self._placement_key(group), channel, placement)
         pipe.expire(self._group_key(group), ttl)

@@ -253,6 +253,30 @@ def test_group_send_skips_full_members_and_never_raises(make_layer):
     assert layer.channel_statistics("test.full")["channel_full_count"] == 1
 
 
+def test_group_burst_to_sockets_of_a_busy_server_loses_nothing_at_default_capacity(make_layer):
+    """channels#763: 150 group messages reach 120 sockets of one server that has not read any
+    of them yet. A socket channel in a group is bounded by the process queue, not by the
+    per-socket default of 100, so every delivery is kept; a direct send still is per socket."""
+    layer = make_layer()
+    sockets = [layer.new_channel("test.burst!") for _ in range(120)]
+    for socket in sockets:
+        layer.group_add("test-burst", socket)
+    for number in range(150):
+        layer.send_group("test-burst", {"n": number})
+    received = []
+    while batch := layer.receive_batch(["test.burst!"], 5000):
+        received.extend(batch)
+    assert len(received) == 120 * 150
+    per_socket = {socket: [] for socket in sockets}
+    for channel, message in received:
+        per_socket[channel].append(message["n"])
+    assert all(numbers == list(range(150)) for numbers in per_socket.values())
+    for _ in range(100):
+        layer.send(sockets[0], {"direct": True})
+    with pytest.raises(layer.ChannelFull):
+        layer.send(sockets[0], {"direct": True})
+
+
 def test_group_send_applies_per_pattern_capacity_to_each_member(make_layer):
     layer = make_layer(capacity=5, channel_capacity={"test.small*": 1})
     socket = layer.new_channel("test.small.server!")
