@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from tests.server import rawclient
+from tests.server.events import recorded_events, wait_for_event
 
 
 def test_request_message_has_every_key_of_the_spec(backend_env, start_server):
@@ -144,26 +145,12 @@ def test_invalid_reply_from_the_application_is_a_500(shared_server):
     shared_server.wait_for_output(r"Invalid first response message")
 
 
-def _events(server) -> list[dict]:
-    return requests.get(server.url + "/events", timeout=5).json()
-
-
-def _wait_for_event(server, channel: str, timeout: float = 5) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [e for e in _events(server) if e["channel"] == channel]
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"no {channel} event within {timeout} s")
-
-
 def test_disconnect_is_sent_when_the_client_goes_away(backend_env, start_server):
     server = start_server([], backend_env)
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(b"GET /noreply?gone HTTP/1.1\r\nHost: x\r\n\r\n")
-        seen = _wait_for_event(server, "http.request")  # the app has the request
-    disconnects = _wait_for_event(server, "http.disconnect")
+        seen = wait_for_event(server, "http.request")  # the app has the request
+    disconnects = wait_for_event(server, "http.disconnect")
     assert [e["path"] for e in disconnects] == ["/noreply"]
     assert disconnects[0]["reply_channel"] == seen[0]["reply_channel"]
 
@@ -172,7 +159,7 @@ def test_no_disconnect_after_a_completed_response(shared_server):
     for _ in range(3):
         requests.get(shared_server.url + "/done", timeout=5)
     time.sleep(0.2)  # give a (wrong) disconnect time to arrive before asserting its absence
-    assert not [e for e in _events(shared_server) if e["channel"] == "http.disconnect"]
+    assert not [e for e in recorded_events(shared_server) if e["channel"] == "http.disconnect"]
 
 
 @pytest.mark.parametrize("method", ["HEAD", "DELETE", "PATCH", "OPTIONS"])

@@ -7,25 +7,11 @@ import json
 import time
 
 import pytest
-import requests
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.server import rawclient
-
-
-def _events(server) -> list[dict]:
-    return requests.get(server.url + "/events", timeout=5).json()
-
-
-def _wait_for_event(server, channel: str, timeout: float = 5) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [e for e in _events(server) if e["channel"] == channel]
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"no {channel} event within {timeout} s")
+from tests.server.events import wait_for_event
 
 
 def test_text_and_binary_frames_are_echoed(backend_env, start_server):
@@ -94,7 +80,7 @@ def test_disconnect_carries_the_close_code_and_order(backend_env, start_server):
         ws.send("x")
         ws.recv(timeout=5)
         ws.close(code=4321)
-    disconnect = _wait_for_event(server, "websocket.disconnect")[0]
+    disconnect = wait_for_event(server, "websocket.disconnect")[0]
     assert disconnect["code"] == 4321
     assert disconnect["path"] == "/ws/bye"
     assert disconnect["order"] == 2
@@ -173,7 +159,7 @@ def test_no_pong_closes_the_connection(start_server):
     finally:
         conn.close()
     assert time.monotonic() - started < 4
-    _wait_for_event(server, "websocket.disconnect")
+    wait_for_event(server, "websocket.disconnect")
 
 
 def test_websocket_timeout_closes_after_the_lifetime(start_server):
