@@ -26,7 +26,9 @@ logger = logging.getLogger("channels.server")
 ErrorHandler = Callable[[Exception], bool]
 
 RETRY_FIRST_DELAY = 0.05
-RETRY_MAX_DELAY = 2.0
+# Capped low: most failures retried here are a full channel that workers drain within
+# milliseconds; a long sleep would leave a held handshake or a paused socket idle for nothing.
+RETRY_MAX_DELAY = 0.5
 
 
 class OrderedSender:

@@ -47,7 +47,7 @@ PENDING_HARD_LIMIT_FACTOR = 10
 RECEIVE_FULL_RETRY_SECONDS = 1.0
 _REPLY_KEYS = {"text", "bytes", "close", "accept"}
 #: How long websocket.connect is retried while its channel is full or the layer unreachable.
-CONNECT_RETRY_SECONDS = 2.0
+CONNECT_RETRY_SECONDS = 4.0
 
 
 def _valid_close_code(code: int) -> bool:
