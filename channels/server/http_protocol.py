@@ -174,7 +174,7 @@ class WebRequest(http.Request):
             if more_body:
                 message["body_channel"] = await _retrying(
                     layer.new_channel_async, "http.request.body?")
-            await _retrying(layer.send_async, "http.request", message)
+            await _retrying(self.server.request_sender.send, message)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - each failure is answered below

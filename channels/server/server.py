@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from channels.layers.base import ChannelFull, MessageTooLarge
+from channels.server.coalescing import CoalescingSender
 from channels.server.timeouts import DeadlineSweeper
 
 logger = logging.getLogger("channels.server")
@@ -138,6 +139,8 @@ class Server:
         if not endpoints:
             raise ValueError("Server needs at least one endpoint, e.g. 'tcp:port=8000'")
         self.channel_layer = _asyncio_layer(channel_layer)
+        # Requests arriving together share one layer round trip (coalescing.py).
+        self.request_sender = CoalescingSender(self.channel_layer, "http.request")
         self.endpoints = list(endpoints)
         self.signal_handlers = signal_handlers
         self.action_logger = action_logger

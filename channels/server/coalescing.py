@@ -1,0 +1,135 @@
+"""Coalescing for the server's busiest channel: requests read together, sent together.
+
+Every HTTP request is one ``http.request`` send, and a layer round trip costs the interface
+server more CPU than the rest of the request (command packing, socket writes and reads). Under
+load the reactor reads several requests in one pass over the ready sockets; their sends are
+collected until that pass ends (``loop.call_soon``) and go as one ``send_many_async``. Nothing
+waits for an earlier send to finish, so coalescing adds no round trip of latency: a lone request
+is sent at the end of the pass that read it, as before, and the batches grow with the load.
+
+Only messages to one channel are batched together: on a sharded layer, that keeps a batch on one
+shard, where it is queued all-or-nothing, so a failed batch can be retried message by message
+without duplicating anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from channels.layers.base import ChannelFull, LayerUnavailable
+
+logger = logging.getLogger("channels.server")
+
+#: Messages per ``send_many_async`` call: bounds the size of one Redis script call.
+MAX_BATCH = 64
+
+
+class CoalescingSender:
+    """Sends to one channel, coalescing the sends made during one pass of the event loop."""
+
+    def __init__(self, channel_layer: Any, channel: str, max_batch: int = MAX_BATCH) -> None:
+        self.channel_layer = channel_layer
+        self.channel = channel
+        self.max_batch = max_batch
+        self.batching = hasattr(channel_layer, "send_many_async")
+        self.full_error = getattr(channel_layer, "ChannelFull", ChannelFull)
+        self.waiting: list[tuple[dict, asyncio.Future]] = []
+        self._flush_scheduled = False
+        self._in_flight: set[asyncio.Task] = set()
+        #: Messages that went out in a batch of more than one (for tests and statistics).
+        self.coalesced = 0
+
+    async def send(self, message: dict) -> None:
+        """Send ``message``; raises exactly what ``send_async`` would have for it alone."""
+        if not self.batching:
+            await self.channel_layer.send_async(self.channel, message)
+            return
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        entry = (message, future)
+        self.waiting.append(entry)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if entry in self.waiting:  # not taken into a batch yet: it is never sent
+                self.waiting.remove(entry)
+            raise
+
+    @property
+    def in_flight(self) -> bool:
+        return bool(self._in_flight or self.waiting)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        loop = asyncio.get_running_loop()
+        # A caller cancelled since it queued its message has given up on it: never send it.
+        pending = [entry for entry in self.waiting if not entry[1].done()]
+        self.waiting.clear()
+        while pending:
+            batch = pending[:self.max_batch]
+            del pending[:self.max_batch]
+            task = loop.create_task(self._send_batch(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _send_batch(self, batch: list[tuple[dict, asyncio.Future]]) -> None:
+        try:
+            if len(batch) == 1:
+                await self._send_one(*batch[0])
+                return
+            try:
+                flags = await self.channel_layer.send_many_async(
+                    [(self.channel, message) for message, _ in batch])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - answered per message below
+                # One channel, one shard: nothing of the batch was queued. Each message is
+                # tried on its own, in order, so each gets its own answer (a message too large
+                # for the layer must not fail its neighbours), except that once the layer
+                # proves unreachable the rest fail with that error without another attempt.
+                logger.debug("Batched send to %s failed (%r): sending one by one",
+                             self.channel, exc)
+                for message, future in batch:
+                    if not future.done():
+                        await self._send_one(message, future)
+                        unreachable = future.done() and not future.cancelled() and isinstance(
+                            future.exception(), LayerUnavailable)
+                        if unreachable:
+                            self._fail_rest(batch, future.exception())
+                            break
+                return
+            self.coalesced += len(batch)
+            for (_, future), queued in zip(batch, flags, strict=True):
+                if future.done():
+                    continue
+                if queued:
+                    future.set_result(None)
+                else:
+                    future.set_exception(self.full_error(self.channel))
+        finally:
+            for _, future in batch:
+                if not future.done():
+                    future.cancel()
+
+    @staticmethod
+    def _fail_rest(batch: list[tuple[dict, asyncio.Future]], exc: BaseException) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
+
+    async def _send_one(self, message: dict, future: asyncio.Future) -> None:
+        try:
+            await self.channel_layer.send_async(self.channel, message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the waiter raises it
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(None)
