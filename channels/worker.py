@@ -38,6 +38,10 @@ class Worker:
     requeue_interval = 0.05
     # Back-off after a failed receive (layer down): doubles up to the maximum.
     receive_error_backoff = (0.1, 5.0)
+    #: Whether ``run()`` logs the channels it listens on (a WorkerGroup's threads leave it to
+    #: the group, so a process says it once).
+    announce = True
+    announce_suffix = ""
 
     def __init__(
         self,
@@ -121,7 +125,8 @@ class Worker:
         if not channels:
             logger.error("No channels to listen on (check the routing and --only/--exclude)")
             return
-        logger.info("Listening on channels %s", ", ".join(channels))
+        if self.announce:
+            logger.info("Listening on channels %s%s", ", ".join(channels), self.announce_suffix)
         error_pause = self.receive_error_backoff[0]
         while not self.termed:
             self.in_job = False
@@ -283,6 +288,10 @@ class WorkerGroup(Worker):
         n_threads = n_threads or os.cpu_count() or 1
         sub_kwargs = dict(kwargs, signal_handlers=False)
         self.workers = [Worker(*args, **sub_kwargs) for _ in range(n_threads - 1)]
+        # One "Listening on" line for the process, not one per thread.
+        self.announce_suffix = f" ({n_threads} threads)" if n_threads > 1 else ""
+        for worker in self.workers:
+            worker.announce = False
         self.threads: list[threading.Thread] = []
 
     def stop(self) -> None:

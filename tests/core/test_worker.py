@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -277,6 +278,17 @@ def test_stop_finishes_the_message_in_hand(layer):
     assert finished.get_nowait() == 1
     # The second message was never taken.
     assert layer.receive(["test.work"]) == ("test.work", {"n": 2})
+
+
+def test_worker_group_says_once_what_it_listens_on(layer, caplog):
+    handled = queue.Queue()
+    make_router(layer, [route("test.work", lambda m: handled.put(m["n"]))])
+    group = WorkerGroup(layer, n_threads=3, signal_handlers=False)
+    with caplog.at_level(logging.INFO, logger="channels.worker"), RunningWorker(group):
+        layer.send("test.work", {"n": 1})
+        assert handled.get(timeout=WAIT) == 1
+    lines = [r.getMessage() for r in caplog.records if "Listening on channels" in r.getMessage()]
+    assert lines == ["Listening on channels test.work (3 threads)"]
 
 
 def test_worker_group_runs_consumers_in_parallel(layer):
