@@ -162,8 +162,10 @@ def check_message_values(message: Any) -> None:
     """
     if not isinstance(message, dict):
         raise TypeError(f"Message must be a dict, not {type(message).__name__}: {message!r:.200}")
-    # Fast path for the usual flat message (every send pays for this check): only values of
-    # exactly a plain type pass here; anything else gets the full, path-naming walk.
+    # Fast paths (every send pays for this check): a flat message of exactly the plain types
+    # in one loop; else a nested one (headers) walked without building the path strings an
+    # error message needs. Anything they do not vouch for (an error, or a subclass such as an
+    # IntEnum) gets the full, path-naming walk.
     for key, value in message.items():
         kind = type(value)
         if type(key) is not str or (kind not in _PLAIN_TYPES and (
@@ -171,7 +173,23 @@ def check_message_values(message: Any) -> None:
             break
     else:
         return
+    if _plainly_valid(message):
+        return
     _check_value(message, "message")
+
+
+def _plainly_valid(value: Any) -> bool:
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return True
+    if kind is int:
+        return _INT64_MIN <= value <= _INT64_MAX
+    if kind is list or kind is tuple:
+        return all(map(_plainly_valid, value))
+    if kind is dict:
+        return (all(type(key) is str for key in value)
+                and all(map(_plainly_valid, value.values())))
+    return False
 
 
 _PLAIN_TYPES = frozenset({str, bytes, float, bool, type(None)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import enum
 
 import pytest
 
@@ -27,6 +28,9 @@ BAD_MESSAGES = [
     ({"big": 2**63}, r"message\['big'\] is an int outside"),
     ({"set": {1, 2}}, r"message\['set'\] is of type set"),
     ({"money": decimal.Decimal("1.5")}, "Decimal"),
+    ({"headers": [[b"host", b"x"], [b"big", 2**64]]}, r"message\['headers'\]\[1\]\[1\] is an int"),
+    ({"headers": [[b"host", b"x"], (b"when", datetime.date(2020, 1, 1))]},
+     r"message\['headers'\]\[1\]\[1\] is of type date"),
     ("not a dict", "must be a dict"),
     ([("a", 1)], "must be a dict"),
 ]
@@ -72,6 +76,18 @@ def test_values_a_message_cannot_carry_are_refused_with_their_path(layer, messag
     with pytest.raises(TypeError, match=complaint):
         layer.send_group("test-group", message)
     assert_nothing_written(layer)
+
+
+def test_nested_subclasses_of_allowed_types_are_carried(layer):
+    class Kind(enum.IntEnum):
+        TEXT = 1
+
+    class Name(str):
+        pass
+
+    layer.send("test.ok", {"headers": [[Name("host"), b"x"]], "kinds": {"a": [Kind.TEXT]}})
+    _, message = layer.receive(["test.ok"])
+    assert message == {"headers": [["host", b"x"]], "kinds": {"a": [1]}}
 
 
 def test_oversize_message_is_refused_with_its_size(make_layer):
