@@ -78,6 +78,10 @@ class ChannelLayerWrapper:
         return self.channel_layer.capacity
 
     @property
+    def atomic_send_many(self) -> bool:
+        return getattr(self.channel_layer, "atomic_send_many", False)
+
+    @property
     def ChannelFull(self) -> type[ChannelFull]:  # noqa: N802 - the ASGI attribute name
         return self.channel_layer.ChannelFull
 

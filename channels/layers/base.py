@@ -281,6 +281,12 @@ class BaseChannelLayer:
 
     extensions: list[str] = ["groups", "flush", "statistics", "twisted", "asyncio"]
 
+    #: Whether ``send_many``/``send_many_async`` to ONE channel is all-or-nothing: every message
+    #: is queued or refused as full, or an exception leaves none of them queued. Callers that
+    #: retry a failed batch (the server's request coalescing) rely on it; this generic version
+    #: sends one by one and cannot promise it for a subclass whose sends may fail part-way.
+    atomic_send_many: bool = False
+
     def __init__(
         self,
         expiry: float = 60,

@@ -63,6 +63,10 @@ class _Counters:
 class InMemoryChannelLayer(BaseChannelLayer):
     """The layer for one process (``runserver``, tests, scripts). See ``docs/layers.md``."""
 
+    # Everything is checked before the first message is queued; after that a send can only
+    # find its channel full, which send_many reports per message.
+    atomic_send_many = True
+
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._lock = threading.Lock()

@@ -139,6 +139,9 @@ def _fernet_keys(keys: Any) -> Any:
 class RedisChannelLayer(BaseChannelLayer):
     """The production layer. Options and data model: ``docs/layers.md``."""
 
+    # One script call per shard, and one channel lives on one shard.
+    atomic_send_many = True
+
     def __init__(
         self,
         expiry: float = 60,

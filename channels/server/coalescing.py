@@ -7,14 +7,16 @@ collected until that pass ends (``loop.call_soon``) and go as one ``send_many_as
 waits for an earlier send to finish, so coalescing adds no round trip of latency: a lone request
 is sent at the end of the pass that read it, as before, and the batches grow with the load.
 
-Only messages to one channel are batched together: on a sharded layer, that keeps a batch on one
-shard, where it is queued all-or-nothing, so a failed batch can be retried message by message
-without duplicating anything.
+Only messages to one channel are batched together, and only on a layer whose ``send_many`` to
+one channel is all-or-nothing (``atomic_send_many``: on Redis one channel lives on one shard, and
+a batch is one script call there), so a failed batch can be retried message by message without
+duplicating anything. Any other layer gets plain, concurrent ``send_async`` calls as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from typing import Any
 
@@ -25,6 +27,8 @@ logger = logging.getLogger("channels.server")
 #: Messages per ``send_many_async`` call: bounds the size of one Redis script call.
 MAX_BATCH = 64
 
+_Entry = tuple[dict, asyncio.Future]
+
 
 class CoalescingSender:
     """Sends to one channel, coalescing the sends made during one pass of the event loop."""
@@ -33,9 +37,10 @@ class CoalescingSender:
         self.channel_layer = channel_layer
         self.channel = channel
         self.max_batch = max_batch
-        self.batching = hasattr(channel_layer, "send_many_async")
+        self.batching = bool(getattr(channel_layer, "atomic_send_many", False)) and hasattr(
+            channel_layer, "send_many_async")
         self.full_error = getattr(channel_layer, "ChannelFull", ChannelFull)
-        self.waiting: list[tuple[dict, asyncio.Future]] = []
+        self.waiting: list[_Entry] = []
         self._flush_scheduled = False
         self._in_flight: set[asyncio.Task] = set()
         #: Messages that went out in a batch of more than one (for tests and statistics).
@@ -66,61 +71,53 @@ class CoalescingSender:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        pending, self.waiting = self.waiting, []
         loop = asyncio.get_running_loop()
-        # A caller cancelled since it queued its message has given up on it: never send it.
-        pending = [entry for entry in self.waiting if not entry[1].done()]
-        self.waiting.clear()
-        while pending:
-            batch = pending[:self.max_batch]
-            del pending[:self.max_batch]
-            task = loop.create_task(self._send_batch(batch))
+        for start in range(0, len(pending), self.max_batch):
+            task = loop.create_task(self._send_batch(pending[start:start + self.max_batch]))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 
-    async def _send_batch(self, batch: list[tuple[dict, asyncio.Future]]) -> None:
+    async def _send_batch(self, batch: list[_Entry]) -> None:
+        # A caller cancelled since it queued its message has given up on it: never send it.
+        batch = [entry for entry in batch if not entry[1].done()]
         try:
             if len(batch) == 1:
                 await self._send_one(*batch[0])
-                return
-            try:
-                flags = await self.channel_layer.send_many_async(
-                    [(self.channel, message) for message, _ in batch])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - answered per message below
-                # One channel, one shard: nothing of the batch was queued. Each message is
-                # tried on its own, in order, so each gets its own answer (a message too large
-                # for the layer must not fail its neighbours), except that once the layer
-                # proves unreachable the rest fail with that error without another attempt.
-                logger.debug("Batched send to %s failed (%r): sending one by one",
-                             self.channel, exc)
-                for message, future in batch:
-                    if not future.done():
-                        await self._send_one(message, future)
-                        unreachable = future.done() and not future.cancelled() and isinstance(
-                            future.exception(), LayerUnavailable)
-                        if unreachable:
-                            self._fail_rest(batch, future.exception())
-                            break
-                return
-            self.coalesced += len(batch)
-            for (_, future), queued in zip(batch, flags, strict=True):
-                if future.done():
-                    continue
-                if queued:
-                    future.set_result(None)
-                else:
-                    future.set_exception(self.full_error(self.channel))
+            elif batch:
+                await self._send_many(batch)
         finally:
             for _, future in batch:
                 if not future.done():
                     future.cancel()
 
-    @staticmethod
-    def _fail_rest(batch: list[tuple[dict, asyncio.Future]], exc: BaseException) -> None:
-        for _, future in batch:
-            if not future.done():
-                future.set_exception(exc)
+    async def _send_many(self, batch: list[_Entry]) -> None:
+        try:
+            flags = await self.channel_layer.send_many_async(
+                [(self.channel, message) for message, _ in batch])
+        except asyncio.CancelledError:
+            raise
+        except LayerUnavailable as exc:
+            # Nothing was queued (atomic_send_many): each caller gets the error, and retries.
+            for _, future in batch:
+                _fail(future, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - answered per message below
+            # Nothing was queued, and one message may be to blame (too large for the layer):
+            # each is sent on its own, together, so only the culprit fails.
+            logger.debug("Batched send to %s failed (%r): sending one by one",
+                         self.channel, exc)
+            await asyncio.gather(*(self._send_one(message, future)
+                                   for message, future in batch))
+            return
+        self.coalesced += len(batch)
+        for (_, future), queued in zip(batch, flags, strict=True):
+            if future.done():
+                continue
+            if queued:
+                future.set_result(None)
+            else:
+                future.set_exception(self.full_error(self.channel))
 
     async def _send_one(self, message: dict, future: asyncio.Future) -> None:
         try:
@@ -128,8 +125,20 @@ class CoalescingSender:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the waiter raises it
-            if not future.done():
-                future.set_exception(exc)
+            _fail(future, exc)
             return
         if not future.done():
             future.set_result(None)
+
+
+def _fail(future: asyncio.Future, exc: Exception) -> None:
+    """Fail one waiter with its own copy of ``exc``: an exception object raised in several
+    tasks would have its traceback rewritten by each of them."""
+    if future.done():
+        return
+    try:
+        own = copy.copy(exc)
+        own.__cause__ = exc.__cause__
+    except Exception:  # noqa: BLE001 - an exception that cannot be copied is shared
+        own = exc
+    future.set_exception(own)

@@ -11,6 +11,7 @@ import socket
 
 import pytest
 
+from channels.asgi import ChannelLayerWrapper
 from channels.layers.base import ChannelFull, LayerUnavailable, MessageTooLarge
 from channels.layers.inmemory import InMemoryChannelLayer
 from channels.layers.redis import RedisChannelLayer
@@ -18,18 +19,35 @@ from channels.server.coalescing import CoalescingSender
 
 
 @pytest.fixture
-def redis_layer(redis_url: str, unique_prefix: str):
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix, capacity=1000)
-    yield layer
-    layer.flush()
-    layer.close()
+def make_redis(redis_url, unique_prefix):
+    layers = []
+
+    def make(**options):
+        options.setdefault("capacity", 1000)
+        layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix, **options)
+        layers.append(layer)
+        return layer
+
+    yield make
+    for layer in layers:
+        layer.flush()
+        layer.close()
 
 
-def run(coroutine):
-    return asyncio.run(asyncio.wait_for(coroutine, timeout=20))
+def run(scenario, layer=None):
+    """Run ``scenario()`` on a fresh loop, closing the layer's asyncio clients on that loop."""
+
+    async def main():
+        try:
+            return await asyncio.wait_for(scenario(), timeout=20)
+        finally:
+            if hasattr(layer, "close_async"):
+                await layer.close_async()
+
+    return asyncio.run(main())
 
 
-def drain(layer, channel: str) -> list[int]:
+def drain(layer, channel: str = "http.request") -> list[int]:
     numbers = []
     while True:
         got, message = layer.receive([channel])
@@ -38,66 +56,71 @@ def drain(layer, channel: str) -> list[int]:
         numbers.append(message["n"])
 
 
-def test_sends_behind_one_in_flight_go_in_one_batch(redis_layer):
-    sender = CoalescingSender(redis_layer, "http.request")
+def counting_send_many(layer) -> list[int]:
+    """Record the size of every ``send_many_async`` call the layer gets."""
+    calls: list[int] = []
+    original = layer.send_many_async
 
-    async def scenario():
-        calls = []
-        send_many = redis_layer.send_many_async
+    async def counting(messages):
+        calls.append(len(messages))
+        return await original(messages)
 
-        async def counting(messages):
-            calls.append(len(messages))
-            return await send_many(messages)
-
-        redis_layer.send_many_async = counting
-        try:
-            await asyncio.gather(*(sender.send({"n": n}) for n in range(20)))
-        finally:
-            del redis_layer.send_many_async
-        return calls
-
-    # All twenty were made during one pass of the event loop: one batch, one round trip.
-    assert run(scenario()) == [20]
-    assert sender.coalesced == 20
-    assert not sender.in_flight
-    assert drain(redis_layer, "http.request") == list(range(20))  # once each, in order
+    layer.send_many_async = counting
+    return calls
 
 
-def test_full_channel_refuses_exactly_the_messages_over_capacity(redis_url, unique_prefix):
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix, capacity=5)
-    sender = CoalescingSender(layer, "http.request")
-
-    async def scenario():
-        return await asyncio.gather(*(sender.send({"n": n}) for n in range(12)),
-                                    return_exceptions=True)
-
-    try:
-        results = run(scenario())
-        assert results[:5] == [None] * 5
-        assert all(isinstance(result, ChannelFull) for result in results[5:]), results
-        assert drain(layer, "http.request") == [0, 1, 2, 3, 4]
-    finally:
-        layer.flush()
-        layer.close()
-
-
-def test_a_message_too_large_fails_alone(redis_layer):
-    sender = CoalescingSender(redis_layer, "http.request")
-    too_large = {"n": 2, "body": b"x" * (redis_layer.max_message_size + 1)}
-    messages = [{"n": 0}, {"n": 1}, too_large, {"n": 3}, {"n": 4}]
-
+def send_all(sender, messages):
     async def scenario():
         return await asyncio.gather(*(sender.send(message) for message in messages),
                                     return_exceptions=True)
+    return scenario
 
-    results = run(scenario())
+
+def test_sends_of_one_loop_pass_go_in_one_batch(make_redis):
+    layer = make_redis()
+    calls = counting_send_many(layer)
+    sender = CoalescingSender(layer, "http.request")
+    assert run(send_all(sender, [{"n": n} for n in range(20)]), layer) == [None] * 20
+    assert calls == [20]
+    assert sender.coalesced == 20
+    assert not sender.in_flight
+    assert drain(layer) == list(range(20))  # once each, in order
+
+
+def test_batches_are_split_at_max_batch(make_redis):
+    layer = make_redis()
+    calls = counting_send_many(layer)
+    sender = CoalescingSender(layer, "http.request", max_batch=4)
+    assert run(send_all(sender, [{"n": n} for n in range(10)]), layer) == [None] * 10
+    assert calls == [4, 4, 2]
+    assert sender.coalesced == 10
+    assert sorted(drain(layer)) == list(range(10))
+
+
+def test_full_channel_refuses_exactly_the_messages_over_capacity(make_redis):
+    layer = make_redis(capacity=5)
+    sender = CoalescingSender(layer, "http.request")
+    results = run(send_all(sender, [{"n": n} for n in range(12)]), layer)
+    assert results[:5] == [None] * 5
+    assert all(isinstance(result, ChannelFull) for result in results[5:]), results
+    assert drain(layer) == [0, 1, 2, 3, 4]
+    assert layer.channel_statistics("http.request")["channel_full_count"] == 7
+
+
+def test_a_message_too_large_fails_alone(make_redis):
+    layer = make_redis()
+    sender = CoalescingSender(layer, "http.request")
+    too_large = {"n": 2, "body": b"x" * (layer.max_message_size + 1)}
+    messages = [{"n": 0}, {"n": 1}, too_large, {"n": 3}, {"n": 4}]
+    results = run(send_all(sender, messages), layer)
     assert isinstance(results[2], MessageTooLarge)
     assert [r for i, r in enumerate(results) if i != 2] == [None] * 4
-    assert drain(redis_layer, "http.request") == [0, 1, 3, 4]
+    assert sorted(drain(layer)) == [0, 1, 3, 4]
 
 
-def test_a_cancelled_caller_still_waiting_sends_nothing(redis_layer):
-    sender = CoalescingSender(redis_layer, "http.request")
+def test_a_caller_cancelled_before_the_flush_sends_nothing(make_redis):
+    layer = make_redis()
+    sender = CoalescingSender(layer, "http.request")
 
     async def scenario():
         tasks = [asyncio.ensure_future(sender.send({"n": n})) for n in range(3)]
@@ -105,61 +128,90 @@ def test_a_cancelled_caller_still_waiting_sends_nothing(redis_layer):
         tasks[2].cancel()
         return await asyncio.gather(*tasks, return_exceptions=True)
 
-    results = run(scenario())
+    results = run(scenario, layer)
     assert results[:2] == [None, None]
     assert isinstance(results[2], asyncio.CancelledError)
-    assert drain(redis_layer, "http.request") == [0, 1]
-    assert not sender.waiting and not sender.in_flight
+    assert drain(layer) == [0, 1]
+    assert not sender.in_flight
 
 
-def test_unreachable_redis_fails_every_caller_and_recovers_nothing_lost(unique_prefix):
+def test_a_caller_cancelled_after_the_flush_but_before_its_batch_sends_nothing(make_redis):
+    layer = make_redis()
+    sender = CoalescingSender(layer, "http.request")
+
+    async def scenario():
+        tasks = [asyncio.ensure_future(sender.send({"n": n})) for n in range(3)]
+        await asyncio.sleep(0)  # all queued; the flush is next in the loop's ready queue
+        seen = []
+
+        def cancel_one():  # runs after the flush made the batch task, before that task starts
+            seen.append((len(sender.waiting), sender.in_flight))
+            tasks[1].cancel()
+
+        asyncio.get_running_loop().call_soon(cancel_one)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert seen == [(0, True)]
+        return results
+
+    results = run(scenario, layer)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert drain(layer) == [0, 2]
+
+
+def test_unreachable_redis_fails_every_caller_with_its_own_error(unique_prefix):
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     layer = RedisChannelLayer(hosts=[f"redis://127.0.0.1:{port}/0"], prefix=unique_prefix)
     sender = CoalescingSender(layer, "http.request")
-
-    async def scenario():
-        return await asyncio.gather(*(sender.send({"n": n}) for n in range(6)),
-                                    return_exceptions=True)
-
     try:
-        results = run(scenario())
+        results = run(send_all(sender, [{"n": n} for n in range(6)]), layer)
     finally:
         layer.close()
     assert all(isinstance(result, LayerUnavailable) for result in results), results
-    assert not sender.waiting and not sender.in_flight
+    assert len({id(result) for result in results}) == 6  # no exception object is shared
+    assert not sender.in_flight
 
 
 def test_in_memory_layer(unique_prefix):
     layer = InMemoryChannelLayer(capacity=3)
+    calls = counting_send_many(layer)
     sender = CoalescingSender(layer, "http.request")
-
-    async def scenario():
-        return await asyncio.gather(*(sender.send({"n": n}) for n in range(5)),
-                                    return_exceptions=True)
-
-    results = run(scenario())
+    results = run(send_all(sender, [{"n": n} for n in range(5)]))
+    assert calls == [5]
     assert results[:3] == [None] * 3
     assert all(isinstance(result, ChannelFull) for result in results[3:])
-    assert drain(layer, "http.request") == [0, 1, 2]
+    assert drain(layer) == [0, 1, 2]
 
 
-def test_a_layer_without_send_many_gets_plain_sends():
-    class Plain:
-        def __init__(self):
-            self.sent = []
+def test_through_the_registry_wrapper(make_redis):
+    layer = make_redis()
+    wrapper = ChannelLayerWrapper(layer, "default", [])
+    sender = CoalescingSender(wrapper, "http.request")
+    assert sender.batching
+    assert run(send_all(sender, [{"n": n} for n in range(5)]), layer) == [None] * 5
+    assert sender.coalesced == 5
+    assert drain(layer) == list(range(5))
+
+
+def test_a_layer_without_atomic_send_many_gets_plain_concurrent_sends():
+    class PartFailing(InMemoryChannelLayer):
+        """Its generic send_many would queue the first messages, then fail part-way."""
+
+        atomic_send_many = False
+        sends = 0
 
         async def send_async(self, channel, message):
-            await asyncio.sleep(0)
-            self.sent.append((channel, message["n"]))
+            self.sends += 1
+            if self.sends == 3:
+                raise LayerUnavailable("down for one send")
+            await super().send_async(channel, message)
 
-    layer = Plain()
+    layer = PartFailing()
     sender = CoalescingSender(layer, "http.request")
-
-    async def scenario():
-        await asyncio.gather(*(sender.send({"n": n}) for n in range(4)))
-
-    run(scenario())
-    assert sorted(layer.sent) == [("http.request", n) for n in range(4)]
-    assert sender.coalesced == 0
+    assert not sender.batching
+    results = run(send_all(sender, [{"n": n} for n in range(5)]))
+    assert isinstance(results[2], LayerUnavailable)
+    assert [r for i, r in enumerate(results) if i != 2] == [None] * 4
+    assert drain(layer) == [0, 1, 3, 4]  # nothing sent twice
