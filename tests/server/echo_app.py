@@ -43,7 +43,8 @@ class EchoWorker(threading.Thread):
     reading http.request for S s), ``/events`` (http/websocket disconnects seen so far, JSON);
     anything else: 200 with a JSON summary of the request message (body length and md5).
     WebSocket paths: ``/ws/reject``, ``/ws/close``, ``/ws/accept-send``, ``/ws/accept-close``,
-    ``/ws/noaccept``, ``/ws/slow-accept?ms=N``, ``/ws/pause-receive?seconds=S``; frames are echoed,
+    ``/ws/accept-and-send``, ``/ws/noaccept``, ``/ws/slow-accept?ms=N``,
+    ``/ws/pause-receive?seconds=S``; frames are echoed,
     text ``close:NNNN`` closes with that code, text ``order`` answers the message's order,
     ``send-to:CHANNEL:TEXT`` sends TEXT to another reply channel and answers ``sent``.
     """
@@ -160,6 +161,7 @@ class EchoWorker(threading.Thread):
             "/ws/close": {"close": True},
             "/ws/accept-send": {"text": "hello"},
             "/ws/accept-close": {"accept": True, "close": 4001},
+            "/ws/accept-and-send": {"accept": True, "text": "welcome"},
         }
         if path == "/ws/noaccept":
             return

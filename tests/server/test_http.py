@@ -79,6 +79,29 @@ def test_streamed_response_uses_chunked_encoding(backend_env, start_server):
     assert response.raw.read().decode() == "part0\npart1\npart2\npart3\n"
 
 
+def test_streamed_parts_are_written_as_they_arrive(backend_env, start_server):
+    server = start_server([], backend_env)
+    sock = rawclient.connect(server.port)
+    try:
+        sock.sendall(b"GET /slow-stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while b"first\n" not in received:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed before the first part"
+            received += chunk
+        # The app sends its second part 1.5 s after the first: the first part reached the
+        # client on its own, and the response is not over (no last chunk yet).
+        assert b"second" not in received
+        assert not received.endswith(b"0\r\n\r\n")
+        while not received.endswith(b"0\r\n\r\n"):
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed before the last chunk"
+            received += chunk
+        assert b"second\n" in received
+    finally:
+        sock.close()
+
+
 def test_complete_response_gets_a_content_length(shared_server):
     response = requests.get(shared_server.url + "/x", timeout=5)
     assert response.headers["content-length"] == str(len(response.content))

@@ -53,6 +53,11 @@ def _shut_down_while_busy(server, ws) -> None:
     with pytest.raises(ConnectionClosed):
         ws.recv(timeout=5)
     assert ws.close_code == 1001
+    # Draining: no new connection is accepted, while the process is still finishing the
+    # response above (its second part is due 1.5 s after the first).
+    with pytest.raises(requests.ConnectionError):
+        requests.get(server.url + "/during", timeout=2)
+    assert server.process.poll() is None
     assert slow.raw.read().decode() == "first\nsecond\n"  # finished, not cut off
     stopper.join(15)
     assert exit_code == [0]
