@@ -35,7 +35,9 @@ class ChatConsumer(JsonWebsocketConsumer):
         self.group_send(f"chat-{room}", {"from": message.user.username, "text": content["text"]})
 
     def disconnect(self, message, room: str, **kwargs):
-        self.group_send(f"chat-{room}", {"left": message.user.username})
+        # A refused socket disconnects too: only the users who were let in are announced.
+        if message.user.is_authenticated:
+            self.group_send(f"chat-{room}", {"left": message.user.username})
 
 
 @csrf_exempt

@@ -87,6 +87,18 @@ class ChatFlowTests(ChannelTestCase):
         socket.send_and_consume("websocket.connect", check_accept=False)
         assert socket.receive() == {"close": True}
 
+    def test_a_refused_socket_leaves_the_room_without_a_goodbye(self):
+        alice = self.open_socket(self.http_login("alice", "wonderland"))
+        alice.send_and_consume("websocket.connect")
+        assert alice.receive() == {"hello": "alice", "room": "lobby"}
+        stranger = self.open_socket(None)
+        stranger.send_and_consume("websocket.connect", check_accept=False)
+        assert stranger.receive() == {"close": True}
+        # The server answers the refusal's close with a websocket.disconnect.
+        stranger.send_and_consume("websocket.disconnect", {"code": 1006, "headers": []})
+        assert alice.channel_layer.group_channels("chat-lobby") == [alice.reply_channel]
+        assert alice.receive() is None  # no "left" for someone who never got in
+
     def test_cross_origin_socket_is_refused(self):
         socket = self.open_socket(self.http_login("alice", "wonderland"),
                                   origin="http://evil.example.org")

@@ -233,6 +233,32 @@ class JsonConsumerTests(ChannelTestCase):
         assert client.receive(json=False) == '{"A": "B"}'
 
 
+    def test_custom_decoding(self):
+        class Loose(JsonWebsocketConsumer):
+            @classmethod
+            def decode_json(cls, text):
+                return {"said": text}  # accepts plain text, not only JSON
+
+            def receive(self, content, **kwargs):
+                self.send(content)
+
+        client = WSClient()
+        with apply_routes([Loose.as_route()]):
+            client.send_and_consume("websocket.receive", text="not json at all")
+        assert client.receive() == {"said": "not json at all"}
+
+    def test_group_send_uses_the_custom_encoding(self):
+        class Upper(JsonWebsocketConsumer):
+            @classmethod
+            def encode_json(cls, content):
+                return json.dumps(content).upper()
+
+        client = Client()
+        client.join_group("upper-group")
+        Upper.group_send("upper-group", {"a": "b"})
+        assert client.receive() == {"text": '{"A": "B"}'}
+
+
 class Streams(WebsocketDemultiplexer):
     consumers = {"echo": Echo, "other": Echo}
 
@@ -259,6 +285,33 @@ class DemultiplexerTests(ChannelTestCase):
     def test_send_on_demultiplexer_is_refused(self):
         with pytest.raises(SendNotAvailableOnDemultiplexer):
             Streams.group_send("g", {"x": 1})
+
+        class Talkative(WebsocketDemultiplexer):
+            consumers = {"echo": Echo}
+
+            def connect(self, message, **kwargs):
+                self.send({"hello": True})  # the demultiplexer itself has no stream to use
+
+        client = WSClient()
+        with apply_routes([Talkative.as_route()]), \
+                pytest.raises(SendNotAvailableOnDemultiplexer):
+            client.send_and_consume("websocket.connect", check_accept=False)
+
+    def test_custom_multiplexer_class(self):
+        class Tagged(WebsocketMultiplexer):
+            def send(self, payload):
+                super().send({"tagged": payload})
+
+        class TaggedStreams(WebsocketDemultiplexer):
+            consumers = {"echo": Echo}
+            multiplexer_class = Tagged
+
+        client = WSClient()
+        with apply_routes([TaggedStreams.as_route()]):
+            client.send_and_consume("websocket.connect")
+            client.send_and_consume("websocket.receive",
+                                    text={"stream": "echo", "payload": {"n": 2}})
+        assert client.receive() == {"stream": "echo", "payload": {"tagged": {"echo": {"n": 2}}}}
 
     def test_multiplexer_group_send(self):
         client = Client()
