@@ -121,8 +121,9 @@ def test_http_1_0_request_is_answered_and_closed(shared_server):
     assert b'"http_version": "1.0"' in response
 
 
-def test_no_response_in_time_is_a_503(start_server):
-    server = start_server(["--http-timeout", "0.5"])
+@pytest.mark.parametrize("option", ["--http-timeout", "-t"])
+def test_no_response_in_time_is_a_503(start_server, option):
+    server = start_server([option, "0.5"])
     started = time.monotonic()
     response = requests.get(server.url + "/noreply", timeout=5)
     assert response.status_code == 503
@@ -142,8 +143,9 @@ def test_timeout_does_not_cut_a_response_that_has_started(start_server):
     assert requests.get(server.url + "/noreply", timeout=5).status_code == 503
 
 
-def test_full_request_channel_is_a_503(start_server):
-    server = start_server(["--http-timeout", "5"], {"ECHO_CAPACITIES": "http.request=1"})
+def test_full_request_channel_is_a_503(backend_env, start_server):
+    server = start_server(["--http-timeout", "5"],
+                          {**backend_env, "ECHO_CAPACITIES": "http.request=1"})
     # /pause-http is answered, then the worker stops reading http.request for 2 s
     assert requests.get(server.url + "/pause-http?seconds=2", timeout=5).status_code == 200
     first = socket.create_connection(("127.0.0.1", server.port), timeout=5)

@@ -263,8 +263,8 @@ def test_invalid_utf8_text_closes_with_1007(shared_server):
         conn.close()
 
 
-def test_full_receive_channel_closes_with_1013(start_server):
-    server = start_server([], {"ECHO_CAPACITIES": "websocket.receive=2"})
+def test_full_receive_channel_closes_with_1013(backend_env, start_server):
+    server = start_server([], {**backend_env, "ECHO_CAPACITIES": "websocket.receive=2"})
     with connect(server.ws_url + "/ws/pause-receive?seconds=3", open_timeout=5) as ws:
         with pytest.raises(ConnectionClosed):
             for number in range(20):
@@ -275,9 +275,10 @@ def test_full_receive_channel_closes_with_1013(start_server):
     server.wait_for_output(r"websocket.receive is full")
 
 
-def test_full_connect_channel_refuses_with_503(start_server):
+def test_full_connect_channel_refuses_with_503(backend_env, start_server):
     server = start_server(["--websocket_connect_timeout", "10"],
-                          {"ECHO_WORKER": "0", "ECHO_CAPACITIES": "websocket.connect=1"})
+                          {**backend_env, "ECHO_WORKER": "0",
+                           "ECHO_CAPACITIES": "websocket.connect=1"})
     conn = rawclient.Buffered(rawclient.connect(server.port))
     try:
         conn.send(rawclient.handshake_request("/ws/first"))  # fills websocket.connect
