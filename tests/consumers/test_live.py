@@ -81,6 +81,32 @@ class LiveChatTests(ChannelLiveServerTestCase):
         asyncio.run(scenario())
 
 
+@pytest.mark.usefixtures("live_no_http_route")
+class LiveStaticFilesTests(ChannelLiveServerTestCase):
+    """``serve_static`` (the default): the worker answers /static/ from the apps' static files
+    when the project routes no http.request consumer of its own; other paths go to the views."""
+
+    settings_module = "tests.consumers.live_settings"
+    share_test_databases = False
+    migrate = True
+
+    def test_static_files_and_views_are_served(self):
+        from pathlib import Path
+
+        import channels
+
+        bridge = Path(channels.__file__).parent / "static/channels/js/websocketbridge.js"
+        response = requests.get(f"{self.live_server_url}/static/channels/js/websocketbridge.js",
+                                timeout=TIMEOUT)
+        assert response.status_code == 200
+        assert response.content == bridge.read_bytes()
+        assert "javascript" in response.headers["content-type"]
+        assert requests.get(f"{self.live_server_url}/static/channels/js/nothing.js",
+                            timeout=TIMEOUT).status_code == 404
+        whoami = requests.get(f"{self.live_server_url}/whoami/", timeout=TIMEOUT)
+        assert (whoami.status_code, whoami.text) == (200, "anonymous")
+
+
 class LiveServerConfigurationTests(ChannelLiveServerTestCase):
     """Misconfigurations are reported before any process starts (no processes here)."""
 

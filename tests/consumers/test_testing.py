@@ -13,7 +13,13 @@ from django.test import override_settings
 from channels import route
 from channels.asgi import channel_layers
 from channels.layers.inmemory import InMemoryChannelLayer
-from channels.test import ChannelTestCase, Client, WSClient, apply_routes
+from channels.test import (
+    ChannelTestCase,
+    Client,
+    TransactionChannelTestCase,
+    WSClient,
+    apply_routes,
+)
 
 
 def echo(message):
@@ -42,6 +48,34 @@ class IsolationTests(ChannelTestCase):
     def test_require_fails_the_test_when_empty(self):
         with pytest.raises(AssertionError, match="isolation.none"):
             self.get_next_message("isolation.none", require=True)
+
+
+class TransactionIsolationTests(TransactionChannelTestCase):
+    """The transaction flavour: the same fresh layer per test, and consumers' database writes
+    are really committed (no test-wide transaction around them)."""
+
+    def _leave_a_message(self):
+        assert self.get_next_message("isolation.tx") is None
+        channel_layers["default"].send("isolation.tx", {"left": "behind"})
+
+    def test_first(self):
+        self._leave_a_message()
+
+    def test_second(self):
+        self._leave_a_message()
+
+    def test_a_consumer_commits_its_writes(self):
+        from django.contrib.auth.models import User
+        from django.db import connection
+
+        def sign_up(message):
+            User.objects.create_user(message["username"])
+
+        client = Client()
+        with apply_routes([route("signup", sign_up)]):
+            client.send_and_consume("signup", {"username": "dora"})
+        assert connection.in_atomic_block is False  # nothing wraps the test in a transaction
+        assert User.objects.filter(username="dora").exists()
 
 
 @override_settings(CHANNEL_LAYERS={"default": {
