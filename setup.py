@@ -27,7 +27,10 @@ setup(
         "cryptography>=42",
     ],
     extras_require={
+        # TLS endpoints (channels-server -e ssl:...): Twisted's pyOpenSSL support.
+        "tls": ["Twisted[tls]>=24.3"],
         "tests": [
+            "Twisted[tls]>=24.3",
             "pytest>=8",
             "pytest-xdist>=3.5",
             "pytest-django>=4.8",

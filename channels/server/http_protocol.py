@@ -18,9 +18,10 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
-from twisted.internet.interfaces import ISSLTransport
+from twisted.internet.interfaces import IProtocolNegotiationFactory, ISSLTransport
 from twisted.protocols.policies import ProtocolWrapper
 from twisted.web import http
+from zope.interface import implementer
 
 from channels.layers.base import LayerUnavailable
 from channels.server.proxy import forwarded_client
@@ -614,6 +615,7 @@ class HTTPChannel(http.HTTPChannel):
         self._idle_deadline.close()
 
 
+@implementer(IProtocolNegotiationFactory)
 class HTTPFactory(http.HTTPFactory):
     """Builds :class:`HTTPChannel` for every connection; knows the :class:`Server`."""
 
@@ -631,6 +633,14 @@ class HTTPFactory(http.HTTPFactory):
 
     def log(self, request: Any) -> None:
         """Access logging is the server's ``action_logger``; Twisted's own log stays silent."""
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """ALPN for TLS endpoints: HTTP/1.1 (WebSocket upgrades included), never h2.
+
+        Every browser offers ALPN; a TLS server factory that names no protocol makes Twisted's
+        selection answer nothing, and OpenSSL then fails the handshake ("internal error").
+        """
+        return [b"http/1.1"]
 
 
 def is_secure(transport: Any) -> bool:
