@@ -269,9 +269,11 @@ class AsgiHandler(base.BaseHandler):
             return
         if response.streaming:
             # Each part goes out as soon as the view yields it (server-sent events, long polls
-            # rely on that), so the end is a separate message.
+            # rely on that), so the end is a separate message. Iterating the response itself,
+            # as Django's WSGI handler does, also serves an async iterator (Django consumes it
+            # synchronously, with its warning); streaming_content would hand that one out raw.
             sent_head = False
-            for part in response.streaming_content:
+            for part in response:
                 if not part and sent_head:
                     continue
                 for chunk, _ in cls.chunk_bytes(part):
@@ -299,7 +301,7 @@ class AsgiHandler(base.BaseHandler):
         """A file is finite and nobody waits on its parts: holding one chunk back lets the
         last one carry ``more_content: False``, saving a message (a small file is one)."""
         held: dict[str, Any] | None = None
-        for part in response.streaming_content:
+        for part in response:
             for chunk, _ in cls.chunk_bytes(part):
                 if not chunk:
                     continue

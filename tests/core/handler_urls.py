@@ -27,6 +27,22 @@ def meta(request):
     })
 
 
+async def async_view(request):
+    """Projects on current Django mix in async views; the sync handler runs them to the end."""
+    import asyncio
+
+    await asyncio.sleep(0)
+    return JsonResponse({"async": True, "path": request.path})
+
+
+def async_stream(request):
+    async def parts():
+        for number in range(3):
+            yield f"part{number};"
+
+    return StreamingHttpResponse(parts(), content_type="text/plain")
+
+
 @csrf_exempt
 def post(request):
     return JsonResponse({
@@ -97,6 +113,8 @@ def counter(request):
 
 urlpatterns = [
     path("meta/", meta),
+    path("async/", async_view),
+    path("async-stream/", async_stream),
     path("post/", post),
     path("raw/", raw_body),
     path("stream/", stream),

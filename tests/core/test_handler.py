@@ -53,6 +53,23 @@ def header_values(reply, name):
     return [value for key, value in reply["headers"] if key == name]
 
 
+def test_async_view_is_served(handler, layer):
+    replies = run(handler, layer, path="/async/")
+    assert replies[0]["status"] == 200
+    assert json.loads(body_of(replies)) == {"async": True, "path": "/async/"}
+
+
+def test_streaming_response_from_an_async_iterator(handler, layer):
+    import warnings
+
+    with warnings.catch_warnings():
+        # Django says it consumes the async iterator to serve it synchronously: expected here.
+        warnings.simplefilter("ignore")
+        replies = run(handler, layer, path="/async-stream/")
+    assert replies[0]["status"] == 200
+    assert body_of(replies) == b"part0;part1;part2;"
+
+
 def test_meta_carries_addresses_paths_and_headers(handler, layer):
     replies = run(handler, layer, path="/app/meta/", root_path="/app",
                   query_string=b"a=1&a=2&b=%C3%A9",
