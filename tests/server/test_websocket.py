@@ -239,6 +239,21 @@ def test_no_websocket_lifetime_limit_by_default():
     assert server.websocket_timeout is None
 
 
+def test_fragmented_message_over_the_limit_closes_with_1009(start_server):
+    # Each fragment is under the limit; the message they add up to is not.
+    server = start_server(["--max-frame-size", "1000"])
+    conn, head = rawclient.open_websocket(server.port, "/ws/echo")
+    try:
+        assert head.startswith(b"HTTP/1.1 101")
+        conn.send(rawclient.frame(b"x" * 600, opcode=0x1, fin=False)
+                  + rawclient.frame(b"x" * 600, opcode=0x0, fin=True))
+        opcode, payload = conn.read_frame()
+        assert opcode == 0x8  # close
+        assert int.from_bytes(payload[:2], "big") == 1009
+    finally:
+        conn.close()
+
+
 def test_frame_over_the_limit_closes_with_1009(start_server):
     server = start_server(["--max-frame-size", "1000"])
     with connect(server.ws_url + "/ws/echo", open_timeout=5, compression=None) as ws:
