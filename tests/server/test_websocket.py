@@ -87,6 +87,19 @@ def test_disconnect_carries_the_close_code_and_order(backend_env, start_server):
     assert disconnect["order"] == 2
 
 
+def test_a_dropped_connection_disconnects_with_1006(backend_env, start_server):
+    server = start_server([], backend_env)
+    conn, head = rawclient.open_websocket(server.port, "/ws/dropped")
+    assert head.startswith(b"HTTP/1.1 101")
+    conn.send(rawclient.frame(b"order"))
+    assert conn.read_frame() == (0x1, b"1")
+    conn.sock.close()  # no close frame: the client just goes away
+    disconnect = wait_for_event(server, "websocket.disconnect")[0]
+    assert disconnect["code"] == 1006
+    assert disconnect["path"] == "/ws/dropped"
+    assert disconnect["order"] == 2
+
+
 def test_frames_sent_before_acceptance_are_held_and_follow_the_connect(start_server):
     server = start_server()
     early = rawclient.frame(b"order") + rawclient.frame(b"early")
