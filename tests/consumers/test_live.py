@@ -107,6 +107,75 @@ class LiveStaticFilesTests(ChannelLiveServerTestCase):
         assert (whoami.status_code, whoami.text) == (200, "anonymous")
 
 
+DEFAULT_MODE_SETTINGS = """
+from tests.settings import *  # noqa: F403
+
+DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": {db!r},
+                          "TEST": {{"NAME": {test_db!r}}}}}}}
+_LAYER = {{"hosts": [{redis_url!r}], "prefix": {prefix!r}}}
+CHANNEL_LAYERS = {{"default": {{"BACKEND": "channels.layers.redis.RedisChannelLayer",
+                               "CONFIG": _LAYER, "TEST_CONFIG": _LAYER,
+                               "ROUTING": "tests.consumers.chat.channel_routing"}}}}
+ROOT_URLCONF = "tests.consumers.chat"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+"""
+
+DEFAULT_MODE_TEST = """
+import asyncio
+import json
+
+import requests
+import websockets
+from django.contrib.auth.models import User
+
+from channels.test import ChannelLiveServerTestCase
+
+
+class SharedDatabaseTests(ChannelLiveServerTestCase):
+    def test_a_user_made_by_the_test_logs_in_and_chats(self):
+        User.objects.create_user("zed", password="pw")  # in the test process's test database
+        session = requests.Session()
+        login = session.post(self.live_server_url + "/login/",
+                             data={"username": "zed", "password": "pw"}, timeout=10)
+        assert login.status_code == 200, login.text
+        headers = {"Origin": self.live_server_url,
+                   "Cookie": "sessionid=" + session.cookies["sessionid"]}
+
+        async def chat():
+            async with websockets.connect(self.live_server_ws_url + "/chat/lobby/",
+                                          additional_headers=headers, open_timeout=10) as ws:
+                hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                assert hello == {"hello": "zed", "room": "lobby"}
+
+        asyncio.run(chat())
+"""
+
+
+def test_default_mode_shares_the_test_database(tmp_path, redis_url, unique_prefix):
+    """The default (share_test_databases): the live worker uses the test run's own database,
+    so objects a test creates are there for the live server. Run as a pytest of its own, since
+    the test database must be a file for another process to open it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "default_mode_settings.py").write_text(DEFAULT_MODE_SETTINGS.format(
+        db=str(tmp_path / "db.sqlite3"), test_db=str(tmp_path / "test_db.sqlite3"),
+        redis_url=redis_url, prefix=unique_prefix))
+    (tmp_path / "test_default_mode.py").write_text(DEFAULT_MODE_TEST)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(tmp_path)])}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+         "--ds", "default_mode_settings", "--rootdir", str(tmp_path),
+         str(tmp_path / "test_default_mode.py")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=25)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
 class LiveServerConfigurationTests(ChannelLiveServerTestCase):
     """Misconfigurations are reported before any process starts (no processes here)."""
 
