@@ -112,55 +112,46 @@ def test_frames_sent_before_acceptance_are_held_and_follow_the_connect(start_ser
         conn.close()
 
 
-def _app_env(redis_url: str, prefix: str) -> dict[str, str]:
-    """A server on Redis with no worker: the test reads the layer and answers as the app."""
-    return {"ECHO_BACKEND": "redis", "ECHO_REDIS_URL": redis_url, "ECHO_PREFIX": prefix,
-            "ECHO_WORKER": "0"}
-
-
-def test_early_frames_reach_the_app_only_after_it_accepts(start_server, redis_url,
-                                                          unique_prefix):
-    server = start_server(env=_app_env(redis_url, unique_prefix))
+@pytest.fixture
+def app_socket(start_server, redis_url, unique_prefix):
+    """A server on Redis with no worker, the Redis layer for the test to answer as the app, and
+    a raw connection to the server (nothing sent yet)."""
+    server = start_server(env={"ECHO_BACKEND": "redis", "ECHO_REDIS_URL": redis_url,
+                               "ECHO_PREFIX": unique_prefix, "ECHO_WORKER": "0"})
     layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
     conn = rawclient.Buffered(rawclient.connect(server.port))
-    try:
-        # The handshake and two frames in one write: the server has the frames when it
-        # forwards the connect.
-        conn.send(rawclient.handshake_request("/ws/held") + rawclient.frame(b"early1")
-                  + rawclient.frame(b"early2"))
-        channel, connect_message = layer.receive(["websocket.connect"], block=True)
-        assert channel == "websocket.connect"
-        assert layer.receive(["websocket.receive"]) == (None, None)  # held, not forwarded
-        layer.send(connect_message["reply_channel"], {"accept": True})
-        assert conn.read_head().startswith(b"HTTP/1.1 101")
-        received = [layer.receive(["websocket.receive"], block=True)[1] for _ in range(2)]
-        assert [(m["text"], m["order"]) for m in received] == [("early1", 1), ("early2", 2)]
-    finally:
-        conn.close()
-        layer.flush()
-        layer.close()
+    yield layer, conn
+    conn.close()
+    layer.flush()
+    layer.close()
 
 
-def test_early_frames_of_a_rejected_socket_never_reach_the_app(start_server, redis_url,
-                                                               unique_prefix):
-    server = start_server(env=_app_env(redis_url, unique_prefix))
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
-    conn = rawclient.Buffered(rawclient.connect(server.port))
-    try:
-        conn.send(rawclient.handshake_request("/ws/held") + rawclient.frame(b"early"))
-        _, connect_message = layer.receive(["websocket.connect"], block=True)
-        layer.send(connect_message["reply_channel"], {"accept": False})
-        assert conn.read_head().startswith(b"HTTP/1.1 403")
-        # The socket's messages reach the layer in order, so anything forwarded would come
-        # before its websocket.disconnect.
-        channel, message = layer.receive(["websocket.receive", "websocket.disconnect"],
-                                         block=True)
-        assert channel == "websocket.disconnect", message
-        assert layer.receive(["websocket.receive"]) == (None, None)
-    finally:
-        conn.close()
-        layer.flush()
-        layer.close()
+def test_early_frames_reach_the_app_only_after_it_accepts(app_socket):
+    layer, conn = app_socket
+    # The handshake and two frames in one write: the server has the frames when it forwards
+    # the connect.
+    conn.send(rawclient.handshake_request("/ws/held") + rawclient.frame(b"early1")
+              + rawclient.frame(b"early2"))
+    channel, connect_message = layer.receive(["websocket.connect"], block=True)
+    assert channel == "websocket.connect"
+    assert layer.receive(["websocket.receive"]) == (None, None)  # held, not forwarded
+    layer.send(connect_message["reply_channel"], {"accept": True})
+    assert conn.read_head().startswith(b"HTTP/1.1 101")
+    received = [layer.receive(["websocket.receive"], block=True)[1] for _ in range(2)]
+    assert [(m["text"], m["order"]) for m in received] == [("early1", 1), ("early2", 2)]
+
+
+def test_early_frames_of_a_rejected_socket_never_reach_the_app(app_socket):
+    layer, conn = app_socket
+    conn.send(rawclient.handshake_request("/ws/held") + rawclient.frame(b"early"))
+    _, connect_message = layer.receive(["websocket.connect"], block=True)
+    layer.send(connect_message["reply_channel"], {"accept": False})
+    assert conn.read_head().startswith(b"HTTP/1.1 403")
+    # The socket's messages reach the layer in order, so anything forwarded would come before
+    # its websocket.disconnect.
+    channel, message = layer.receive(["websocket.receive", "websocket.disconnect"], block=True)
+    assert channel == "websocket.disconnect", message
+    assert layer.receive(["websocket.receive"]) == (None, None)
 
 
 def test_accept_and_text_in_one_message(backend_env, start_server):
