@@ -44,6 +44,7 @@ from channels.layers.base import (
     validate_group_name,
     validate_new_channel_pattern,
 )
+from channels.layers.redis_connections import ThreadConnections
 
 #: Per-channel statistics counters cover a window this long from their first count.
 CHANNEL_STATISTICS_EXPIRY = 3600
@@ -218,6 +219,8 @@ class RedisChannelLayer(BaseChannelLayer):
     def _setup_shards(self) -> None:
         self.ring_size = len(self.hosts)
         self._clients = [self._make_sync_client(i) for i in range(self.ring_size)]
+        # The hot path (send, receive, group send) runs on these; everything else on _clients.
+        self._direct = ThreadConnections([client.connection_pool for client in self._clients])
         self._scripts = {name: self._clients[0].register_script(source)
                          for name, source in _SCRIPTS.items()}
 
@@ -577,7 +580,7 @@ class RedisChannelLayer(BaseChannelLayer):
     def send(self, channel: str, message: dict) -> None:
         shard, args = self._send_plan(channel, message)
         with self._guard(shard):
-            queued = _evalsha_args(self._scripts["send"], self._clients[shard], args)
+            queued = self._evalsha_args(shard, "send", args)
         if not queued:
             raise ChannelFull(channel)
 
@@ -594,7 +597,7 @@ class RedisChannelLayer(BaseChannelLayer):
         for shard, (indexes, keys, args) in plans.items():
             try:
                 with self._guard(shard):
-                    queued = _evalsha(self._scripts["push"], self._clients[shard], keys, args)
+                    queued = self._evalsha_args(shard, "push", [len(keys), *keys, *args])
             except RedisLayerUnavailable as exc:
                 errors.append(exc)
                 continue
@@ -657,14 +660,13 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def _pop_shard_sync(self, shard: int, queues: list[str],
                         limit: int) -> list[tuple[str, dict]]:
-        client = self._clients[shard]
+        call = self._direct.call
         with self._guard(shard):
             if self._native_pop_for(queues):
                 keys = self._shuffled_keys(queues)
                 try:
                     while True:
-                        popped = client.execute_command("LMPOP", len(keys), *keys, "LEFT",
-                                                        "COUNT", limit)
+                        popped = call(shard, "LMPOP", len(keys), *keys, "LEFT", "COUNT", limit)
                         if popped is None:
                             return []
                         received = [item for item in map(self._decode_entry, popped[1])
@@ -674,33 +676,44 @@ class RedisChannelLayer(BaseChannelLayer):
                 except redis.exceptions.ResponseError as exc:
                     self._native_unsupported(exc)
             keys, args = self._pop_plan(queues, limit)
-            return self._decode_all(self._scripts["pop"](keys, args, client=client))
+            return self._decode_all(self._evalsha_args(shard, "pop", [len(keys), *keys, *args]))
 
     def _block_pop_sync(self, shard: int, queues: list[str], limit: int,
                         timeout: float) -> list[bytes]:
         """Wait on a shard's queues for up to ``limit`` entries (live or not)."""
-        client = self._clients[shard]
+        call = self._direct.call
         keys = self._shuffled_keys(queues)
         timeout = max(timeout, 0.01)
         with self._guard(shard):
             entries: list[bytes] = []
             if self._native_pop:
                 try:
-                    popped = client.blmpop(timeout, len(keys), *keys, direction="LEFT",
-                                           count=limit)
+                    popped = call(shard, "BLMPOP", timeout, len(keys), *keys, "LEFT",
+                                  "COUNT", limit)
                     entries = popped[1] if popped else []
                 except redis.exceptions.ResponseError as exc:
                     self._native_unsupported(exc)
             if not self._native_pop:
-                popped = client.blpop(keys, timeout=timeout)
+                popped = call(shard, "BLPOP", *keys, timeout)
                 entries = [popped[1]] if popped else []
             uncount = self._uncount_plan(entries)
             if uncount is not None:
+                keys, channels = uncount
                 try:
-                    self._scripts["uncount"](*uncount, client=client)
+                    self._evalsha_args(shard, "uncount", [len(keys), *keys, *channels])
                 except redis.exceptions.RedisError as exc:
                     self._uncount_failed(shard, exc)
         return entries
+
+    def _evalsha_args(self, shard: int, name: str, args: list) -> Any:
+        """Run a script on this thread's connection to ``shard``; ``args`` is ``numkeys,
+        *keys, *argv``. Only a server that lacks the script (restarted, flushed) pays for
+        loading it."""
+        script = self._scripts[name]
+        try:
+            return self._direct.call(shard, "EVALSHA", script.sha, *args)
+        except redis.exceptions.NoScriptError:
+            return script(args[1:args[0] + 1], args[args[0] + 1:], client=self._clients[shard])
 
     def _wait_any_shard_sync(self, by_shard: dict[int, list[str]], remaining: float) -> None:
         """Block on every shard at once (channels_redis#50: no shard may stall another).
@@ -795,13 +808,12 @@ class RedisChannelLayer(BaseChannelLayer):
         payload, deadline, now_ms = self._group_send_plan(group, message)
         shard = self._shard_of(group)
         with self._guard(shard):
-            reply = self._scripts["group_send"](
-                *self._group_send_call(group, shard, payload, deadline, now_ms),
-                client=self._clients[shard])
+            keys, args = self._group_send_call(group, shard, payload, deadline, now_ms)
+            reply = self._evalsha_args(shard, "group_send", [len(keys), *keys, *args])
         for other, (keys, args) in self._remote_plans(reply, payload, deadline, now_ms).items():
             try:
                 with self._guard(other):
-                    _evalsha(self._scripts["push"], self._clients[other], keys, args)
+                    self._evalsha_args(other, "push", [len(keys), *keys, *args])
             except RedisLayerUnavailable as exc:
                 self._group_shard_missed(group, other, exc)
 
@@ -880,6 +892,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 pipe.execute()
             except redis.exceptions.RedisError:
                 logger.warning("could not return a received message on %s to Redis", channel)
+        self._direct.close()
         for client in self._clients:
             client.close()
 
@@ -1309,32 +1322,12 @@ class RedisLocalChannelLayer(RedisChannelLayer):
     """
 
 
-def _evalsha(script: Any, client: redis.Redis, keys: list, args: list) -> Any:
-    """Run a registered script by its SHA; only a server that lacks it pays for loading it.
-
-    Calls EVALSHA directly: redis-py's ``Script.__call__`` does the same with several extra
-    steps per call, and this is every send's path.
-    """
-    try:
-        return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-    except redis.exceptions.NoScriptError:  # e.g. Redis restarted: load it again
-        return script(keys, args, client=client)
-
-
 async def _evalsha_async(script: Any, client: redis.asyncio.Redis, keys: list,
                          args: list) -> Any:
     try:
         return await client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
     except redis.exceptions.NoScriptError:
         return await script(keys, args, client=client)
-
-
-def _evalsha_args(script: Any, client: redis.Redis, args: list) -> Any:
-    """``_evalsha`` with the argument list already laid out (``numkeys, *keys, *argv``)."""
-    try:
-        return client.execute_command("EVALSHA", script.sha, *args)
-    except redis.exceptions.NoScriptError:
-        return script(args[1:args[0] + 1], args[args[0] + 1:], client=client)
 
 
 async def _evalsha_args_async(script: Any, client: redis.asyncio.Redis, args: list) -> Any:

@@ -1,0 +1,98 @@
+"""The Redis layer's per-thread connections (``channels.layers.redis_connections``).
+
+The hot path (send, receive, group send) runs on a connection each thread holds, outside
+redis-py's pool: these tests pin down what the pool used to guarantee, on a real Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import redis
+
+from channels.layers.redis import RedisChannelLayer
+
+
+def client_id(layer: RedisChannelLayer) -> int:
+    return layer._direct.call(0, "CLIENT", "ID")
+
+
+def test_each_thread_sends_on_its_own_connection_and_keeps_it(redis_url, unique_prefix):
+    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
+    try:
+        mine = client_id(layer)
+        layer.send("conn.a", {"n": 0})
+        assert client_id(layer) == mine  # held, not handed back and swapped
+        seen: list[int] = []
+        thread = threading.Thread(target=lambda: seen.append(client_id(layer)))
+        thread.start()
+        thread.join(10)
+        assert seen and seen[0] != mine
+        assert layer.receive(["conn.a"]) == ("conn.a", {"n": 0})
+    finally:
+        layer.flush()
+        layer.close()
+
+
+def test_a_connection_the_server_dropped_while_idle_is_replaced_before_sending(
+        redis_url, unique_prefix):
+    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        layer.send("conn.b", {"n": 1})
+        old = client_id(layer)
+        admin.client_kill_filter(_id=old)  # as a Redis restart or an idle timeout would
+        layer.send("conn.b", {"n": 2})  # no error: the dead connection is noticed first
+        assert client_id(layer) != old
+        assert [m["n"] for _, m in layer.receive_batch(["conn.b"], 10)] == [1, 2]
+    finally:
+        admin.close()
+        layer.flush()
+        layer.close()
+
+
+def test_close_disconnects_the_connections_of_every_thread(redis_url, unique_prefix):
+    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        ids = [client_id(layer)]
+        thread = threading.Thread(target=lambda: ids.append(client_id(layer)))
+        thread.start()
+        thread.join(10)
+        assert len(ids) == 2
+        connected = {int(c["id"]) for c in admin.client_list()}
+        assert set(ids) <= connected
+        layer.close()
+        connected = {int(c["id"]) for c in admin.client_list()}
+        assert not set(ids) & connected
+        layer.send("conn.c", {"n": 3})  # usable again: it reconnects
+        assert layer.receive(["conn.c"]) == ("conn.c", {"n": 3})
+    finally:
+        admin.close()
+        layer.flush()
+        layer.close()
+
+
+def test_a_forked_child_does_not_share_its_parents_connection(redis_url, unique_prefix):
+    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
+    try:
+        parent = client_id(layer)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report its connection's id, then leave at once
+            try:
+                os.write(write, str(client_id(layer)).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            child = int(pipe.read() or 0)
+        os.waitpid(pid, 0)
+        assert child and child != parent
+        assert client_id(layer) == parent  # and the parent's still works
+        layer.send("conn.d", {"n": 4})
+        assert layer.receive(["conn.d"]) == ("conn.d", {"n": 4})
+    finally:
+        layer.flush()
+        layer.close()
