@@ -44,7 +44,7 @@ from channels.layers.base import (
     validate_group_name,
     validate_new_channel_pattern,
 )
-from channels.layers.redis_connections import ThreadConnections
+from channels.layers.redis_connections import LoopConnections, ThreadConnections
 
 #: Per-channel statistics counters cover a window this long from their first count.
 CHANNEL_STATISTICS_EXPIRY = 3600
@@ -109,6 +109,8 @@ class _AsyncState:
 
     clients: list
     scripts: dict
+    # The hot path's connections (send, receive, group send); everything else uses clients.
+    conns: LoopConnections
     inflight: dict = field(default_factory=dict)
     # Non-blocking pops whose caller was cancelled while Redis was answering: what they bring
     # back goes to the stash.
@@ -713,7 +715,8 @@ class RedisChannelLayer(BaseChannelLayer):
         try:
             return self._direct.call(shard, "EVALSHA", script.sha, *args)
         except redis.exceptions.NoScriptError:
-            return script(args[1:args[0] + 1], args[args[0] + 1:], client=self._clients[shard])
+            self._direct.call(shard, "SCRIPT", "LOAD", script.script)
+            return self._direct.call(shard, "EVALSHA", script.sha, *args)
 
     def _wait_any_shard_sync(self, by_shard: dict[int, list[str]], remaining: float) -> None:
         """Block on every shard at once (channels_redis#50: no shard may stall another).
@@ -761,6 +764,16 @@ class RedisChannelLayer(BaseChannelLayer):
             with self._lock:
                 self._inflight.pop(key, None)
             self._count_pending_pop(queues, -1)
+
+    async def _evalsha_args_async(self, state: _AsyncState, shard: int, name: str,
+                                  args: list) -> Any:
+        """``_evalsha_args`` from an event loop, on that loop's connections."""
+        script = state.scripts[name]
+        try:
+            return await state.conns.call(shard, "EVALSHA", script.sha, *args)
+        except redis.exceptions.NoScriptError:
+            await state.conns.call(shard, "SCRIPT", "LOAD", script.script)
+            return await state.conns.call(shard, "EVALSHA", script.sha, *args)
 
     def new_channel(self, pattern: str) -> str:
         validate_new_channel_pattern(pattern)
@@ -927,15 +940,15 @@ class RedisChannelLayer(BaseChannelLayer):
             clients = [self._make_async_client(i) for i in range(self.ring_size)]
             scripts = {name: clients[0].register_script(source)
                        for name, source in _SCRIPTS.items()}
-            state = self._async[loop] = _AsyncState(clients, scripts)
+            conns = LoopConnections([client.connection_pool for client in clients])
+            state = self._async[loop] = _AsyncState(clients, scripts, conns)
         return state
 
     async def send_async(self, channel: str, message: dict) -> None:
         shard, args = self._send_plan(channel, message)
         state = self._loop_state()
         with self._guard(shard):
-            queued = await _evalsha_args_async(state.scripts["send"], state.clients[shard],
-                                               args)
+            queued = await self._evalsha_args_async(state, shard, "send", args)
         if not queued:
             raise ChannelFull(channel)
 
@@ -947,8 +960,8 @@ class RedisChannelLayer(BaseChannelLayer):
 
         async def push(shard: int, indexes: list[int], keys: list, args: list) -> None:
             with self._guard(shard):
-                queued = await _evalsha_async(state.scripts["push"], state.clients[shard],
-                                              keys, args)
+                queued = await self._evalsha_args_async(state, shard, "push",
+                                                        [len(keys), *keys, *args])
             for index, ok in zip(indexes, queued, strict=True):
                 flags[index] = bool(ok)
 
@@ -1045,14 +1058,14 @@ class RedisChannelLayer(BaseChannelLayer):
 
     async def _pop_shard_async(self, state: _AsyncState, shard: int, queues: list[str],
                                limit: int) -> list[bytes]:
-        client = state.clients[shard]
+        call = state.conns.call
         with self._guard(shard):
             if self._native_pop_for(queues):
                 keys = self._shuffled_keys(queues)
                 try:
                     while True:
-                        popped = await client.lmpop(len(keys), *keys, direction="LEFT",
-                                                    count=limit)
+                        popped = await call(shard, "LMPOP", len(keys), *keys, "LEFT", "COUNT",
+                                            limit)
                         if popped is None:
                             return []
                         now_ms = time.time() * 1000
@@ -1064,7 +1077,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 except redis.exceptions.ResponseError as exc:
                     self._native_unsupported(exc)
             keys, args = self._pop_plan(queues, limit)
-            return await state.scripts["pop"](keys, args, client=client)
+            return await self._evalsha_args_async(state, shard, "pop", [len(keys), *keys, *args])
 
     async def _block_pop_async(self, state: _AsyncState, shard: int, queues: list[str],
                                limit: int, timeout: float,
@@ -1075,27 +1088,29 @@ class RedisChannelLayer(BaseChannelLayer):
         the counts are then briefly high by what is in flight, which can only make a send
         wait its turn (``ChannelFull``), never let a channel overfill, and never drifts.
         """
-        client = state.clients[shard]
+        call = state.conns.call
         keys = self._shuffled_keys(queues)
         timeout = max(timeout, 0.01)
         with self._guard(shard):
             entries: list[bytes] = []
             if self._native_pop:
                 try:
-                    popped = await client.blmpop(timeout, len(keys), *keys, direction="LEFT",
-                                                 count=limit)
+                    popped = await call(shard, "BLMPOP", timeout, len(keys), *keys, "LEFT",
+                                        "COUNT", limit)
                     entries = popped[1] if popped else []
                 except redis.exceptions.ResponseError as exc:
                     self._native_unsupported(exc)
             if not self._native_pop:
-                popped = await client.blpop(keys, timeout=timeout)
+                popped = await call(shard, "BLPOP", *keys, timeout)
                 entries = [popped[1]] if popped else []
             if deliver is not None:
                 deliver(entries)
             uncount = self._uncount_plan(entries)
             if uncount is not None:
+                keys, channels = uncount
                 try:
-                    await state.scripts["uncount"](*uncount, client=client)
+                    await self._evalsha_args_async(state, shard, "uncount",
+                                                   [len(keys), *keys, *channels])
                 except redis.exceptions.RedisError as exc:
                     self._uncount_failed(shard, exc)
         return entries
@@ -1204,14 +1219,15 @@ class RedisChannelLayer(BaseChannelLayer):
         shard = self._shard_of(group)
         state = self._loop_state()
         with self._guard(shard):
-            reply = await state.scripts["group_send"](
-                *self._group_send_call(group, shard, payload, deadline, now_ms),
-                client=state.clients[shard])
+            keys, args = self._group_send_call(group, shard, payload, deadline, now_ms)
+            reply = await self._evalsha_args_async(state, shard, "group_send",
+                                                   [len(keys), *keys, *args])
 
         async def push(other: int, keys: list, args: list) -> None:
             try:
                 with self._guard(other):
-                    await _evalsha_async(state.scripts["push"], state.clients[other], keys, args)
+                    await self._evalsha_args_async(state, other, "push",
+                                                   [len(keys), *keys, *args])
             except RedisLayerUnavailable as exc:
                 self._group_shard_missed(group, other, exc)
 
@@ -1241,6 +1257,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 except redis.exceptions.RedisError:
                     logger.warning("could not return a received message on %s to Redis",
                                    channel)
+            await state.conns.close()
             for client in state.clients:
                 await client.aclose()
 
@@ -1320,21 +1337,6 @@ class RedisLocalChannelLayer(RedisChannelLayer):
     asgi_redis routed normal channels through a machine-local IPC layer; one Redis round trip
     per send makes that detour unnecessary, and it required a worker on every machine.
     """
-
-
-async def _evalsha_async(script: Any, client: redis.asyncio.Redis, keys: list,
-                         args: list) -> Any:
-    try:
-        return await client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-    except redis.exceptions.NoScriptError:
-        return await script(keys, args, client=client)
-
-
-async def _evalsha_args_async(script: Any, client: redis.asyncio.Redis, args: list) -> Any:
-    try:
-        return await client.execute_command("EVALSHA", script.sha, *args)
-    except redis.exceptions.NoScriptError:
-        return await script(args[1:args[0] + 1], args[args[0] + 1:], client=client)
 
 
 def _glob_escape(text: str) -> str:

@@ -85,3 +85,88 @@ class ThreadConnections:
             made = list(self._made)
         for conn in made:
             conn.disconnect()
+
+
+class LoopConnections:
+    """The connections of one event loop, one command (or pipeline) at a time on each.
+
+    redis-py's asyncio pool takes an ``asyncio.Lock`` twice and records metrics on every
+    checkout and return; the commands of one loop all run in one thread, so a free list needs
+    no lock at all. Idle connections the server closed are noticed without a system call (the
+    loop has already seen their end of stream) and replaced before anything is written.
+    """
+
+    def __init__(self, pools: Sequence[Any]) -> None:
+        self._pools = list(pools)
+        self._idle: list[list[Any]] = [[] for _ in self._pools]
+        self._made: set[Any] = set()
+
+    async def _take(self, shard: int) -> Any:
+        idle = self._idle[shard]
+        while idle:
+            conn = idle.pop()
+            try:
+                if conn.is_connected and not await conn.can_read():
+                    return conn
+            except (redis.exceptions.ConnectionError, OSError):
+                pass
+            await self._drop(conn)
+        pool = self._pools[shard]
+        conn = pool.connection_class(**pool.connection_kwargs)
+        self._made.add(conn)
+        try:
+            await conn.connect()  # explicitly: a Sentinel-managed one finds its master here
+        except BaseException:
+            await self._drop(conn)
+            raise
+        return conn
+
+    async def _drop(self, conn: Any) -> None:
+        self._made.discard(conn)
+        try:
+            await conn.disconnect(nowait=True)
+        except Exception:  # noqa: BLE001 - it is being thrown away either way
+            pass
+
+    async def call(self, shard: int, *args: Any) -> Any:
+        """One command; its raw reply (an error reply raises ``ResponseError``)."""
+        [reply] = await self.pipeline(shard, [args])
+        if isinstance(reply, redis.exceptions.ResponseError):
+            raise reply
+        return reply
+
+    async def pipeline(self, shard: int, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Several commands in one write; their replies in order, an error reply as its
+        ``ResponseError`` (so one bad command cannot hide the others' results).
+
+        A connection interrupted half-way (cancelled, timed out, dropped) is closed, never
+        reused: its next reply would belong to the command that was interrupted.
+        """
+        conn = await self._take(shard)
+        replies: list[Any] = []
+        try:
+            if len(commands) == 1:
+                packed = conn.pack_command(*commands[0])
+            else:
+                packed = conn.pack_commands(commands)
+            await conn.send_packed_command(packed, check_health=False)
+            for _ in commands:
+                try:
+                    replies.append(await conn.read_response())
+                except redis.exceptions.ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            await self._drop(conn)
+            raise
+        self._idle[shard].append(conn)
+        return replies
+
+    async def close(self) -> None:
+        """Disconnect every connection, idle or in use (a later call connects afresh)."""
+        made, self._made = list(self._made), set()
+        self._idle = [[] for _ in self._pools]
+        for conn in made:
+            try:
+                await conn.disconnect()
+            except Exception:  # noqa: BLE001 - closing; nothing more to do with it
+                pass

@@ -6,9 +6,11 @@ redis-py's pool: these tests pin down what the pool used to guarantee, on a real
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 
+import pytest
 import redis
 
 from channels.layers.redis import RedisChannelLayer
@@ -95,4 +97,70 @@ def test_a_forked_child_does_not_share_its_parents_connection(redis_url, unique_
         assert layer.receive(["conn.d"]) == ("conn.d", {"n": 4})
     finally:
         layer.flush()
+        layer.close()
+
+
+def loop_connections(layer: RedisChannelLayer):
+    return layer._loop_state().conns
+
+
+def test_an_event_loop_reuses_its_connection_and_replaces_one_the_server_dropped(
+        redis_url, unique_prefix):
+    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
+    admin = redis.Redis.from_url(redis_url)
+
+    async def scenario() -> None:
+        conns = loop_connections(layer)
+        first = await conns.call(0, "CLIENT", "ID")
+        await layer.send_async("conn.e", {"n": 1})
+        assert await conns.call(0, "CLIENT", "ID") == first
+        admin.client_kill_filter(_id=first)
+        # Let the loop see the end of stream, as it would while the connection sat idle.
+        for _ in range(100):
+            if not conns._idle[0][-1].is_connected or await conns._idle[0][-1].can_read():
+                break
+            await asyncio.sleep(0.01)
+        await layer.send_async("conn.e", {"n": 2})
+        assert await conns.call(0, "CLIENT", "ID") != first
+        assert [m["n"] for _, m in await layer.receive_batch_async(["conn.e"], 10)] == [1, 2]
+        await layer.close_async()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        admin.close()
+        layer.flush()
+        layer.close()
+
+
+def test_a_command_cancelled_half_way_never_leaves_its_reply_for_the_next(
+        redis_url, unique_prefix):
+    # A blocking pop cancelled while it waits: if its connection were reused, the entry Redis
+    # hands over later would be read as the reply to an unrelated command (and lost).
+    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
+    admin = redis.Redis.from_url(redis_url)
+    key = unique_prefix + "blocked"
+
+    async def scenario() -> None:
+        conns = loop_connections(layer)
+        waiting = asyncio.ensure_future(conns.call(0, "BLPOP", key, 5))
+        for _ in range(500):  # until Redis shows the pop blocked
+            if any(c.get("cmd") == "blpop" for c in admin.client_list()):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the BLPOP never reached Redis")
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        admin.rpush(key, b"later")
+        assert await conns.call(0, "LPOP", key) == b"later"
+        assert not conns._idle[0] or all(c.is_connected for c in conns._idle[0])
+        await layer.close_async()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        admin.delete(key)
+        admin.close()
         layer.close()
