@@ -53,6 +53,10 @@ CHANNEL_STATISTICS_EXPIRY = 3600
 #: that is down neither stops the others' messages nor makes a receive loop spin on errors.
 SHARD_RETRY_INTERVAL = 1.0
 
+#: Longest time (seconds) the per-socket counts of entries an asyncio blocking pop took stay
+#: high: the update normally rides along with the next pop on that shard, in the same write.
+UNCOUNT_DELAY = 0.05
+
 #: Blocking pops the sync API runs at once for receives spanning shards (one per shard and
 #: distinct channel list being waited on); more wait for a free thread.
 MAX_WAITING_POPS = 256
@@ -118,6 +122,10 @@ class _AsyncState:
     # Blocking pops that handed their entries out and are still updating per-socket counts
     # (awaited by close_async, never by a receive: that would put the round trip back).
     uncounting: set = field(default_factory=set)
+    # Per shard: per-socket count updates owed for entries a blocking pop took, sent in the
+    # same write as that shard's next pop (or by a timer, UNCOUNT_DELAY later at most).
+    uncounts: dict = field(default_factory=dict)
+    uncount_timers: set = field(default_factory=set)
     # Channel lists whose last non-blocking pop found nothing: their next receive goes
     # straight to the blocking pop, which answers at once anyway if something arrived.
     idle: set = field(default_factory=set)
@@ -1058,14 +1066,13 @@ class RedisChannelLayer(BaseChannelLayer):
 
     async def _pop_shard_async(self, state: _AsyncState, shard: int, queues: list[str],
                                limit: int) -> list[bytes]:
-        call = state.conns.call
         with self._guard(shard):
             if self._native_pop_for(queues):
                 keys = self._shuffled_keys(queues)
                 try:
                     while True:
-                        popped = await call(shard, "LMPOP", len(keys), *keys, "LEFT", "COUNT",
-                                            limit)
+                        popped = await self._pop_call_async(
+                            state, shard, ("LMPOP", len(keys), *keys, "LEFT", "COUNT", limit))
                         if popped is None:
                             return []
                         now_ms = time.time() * 1000
@@ -1077,43 +1084,95 @@ class RedisChannelLayer(BaseChannelLayer):
                 except redis.exceptions.ResponseError as exc:
                     self._native_unsupported(exc)
             keys, args = self._pop_plan(queues, limit)
-            return await self._evalsha_args_async(state, shard, "pop", [len(keys), *keys, *args])
+            command = ("EVALSHA", state.scripts["pop"].sha, len(keys), *keys, *args)
+            try:
+                return await self._pop_call_async(state, shard, command)
+            except redis.exceptions.NoScriptError:
+                return await self._evalsha_args_async(state, shard, "pop",
+                                                      [len(keys), *keys, *args])
 
     async def _block_pop_async(self, state: _AsyncState, shard: int, queues: list[str],
                                limit: int, timeout: float,
                                deliver: Any = None) -> list[bytes]:
-        """Blocking pop; ``deliver(entries)`` runs before the per-socket count update.
+        """Blocking pop; ``deliver(entries)`` runs as soon as they arrive.
 
-        Handing entries out first takes that second round trip off the receive's latency;
-        the counts are then briefly high by what is in flight, which can only make a send
-        wait its turn (``ChannelFull``), never let a channel overfill, and never drifts.
+        Entries of process channels owe an update of their per-socket counts. It is not sent
+        as a command of its own (a second round trip per reply, on a server's busiest path)
+        but in the same write as the next pop on this shard, or by a timer after
+        ``UNCOUNT_DELAY``; until then the counts are high by what is in flight, which can only
+        make a send wait its turn (``ChannelFull``), never let a channel overfill, and never
+        drifts (``redis_scripts.py``).
         """
-        call = state.conns.call
         keys = self._shuffled_keys(queues)
         timeout = max(timeout, 0.01)
         with self._guard(shard):
             entries: list[bytes] = []
             if self._native_pop:
                 try:
-                    popped = await call(shard, "BLMPOP", timeout, len(keys), *keys, "LEFT",
-                                        "COUNT", limit)
+                    popped = await self._pop_call_async(
+                        state, shard, ("BLMPOP", timeout, len(keys), *keys, "LEFT", "COUNT",
+                                       limit))
                     entries = popped[1] if popped else []
                 except redis.exceptions.ResponseError as exc:
                     self._native_unsupported(exc)
             if not self._native_pop:
-                popped = await call(shard, "BLPOP", *keys, timeout)
+                popped = await self._pop_call_async(state, shard, ("BLPOP", *keys, timeout))
                 entries = [popped[1]] if popped else []
             if deliver is not None:
                 deliver(entries)
             uncount = self._uncount_plan(entries)
             if uncount is not None:
-                keys, channels = uncount
-                try:
+                self._owe_uncount(state, shard, uncount)
+        return entries
+
+    async def _pop_call_async(self, state: _AsyncState, shard: int, command: tuple) -> Any:
+        """A pop on ``shard``, preceded in the same write by the count updates owed there."""
+        owed = state.uncounts.pop(shard, None)
+        if not owed:
+            return await state.conns.call(shard, *command)
+        sha = state.scripts["uncount"].sha
+        commands = [("EVALSHA", sha, len(keys), *keys, *channels) for keys, channels in owed]
+        try:
+            *updates, reply = await state.conns.pipeline(shard, [*commands, command])
+        except Exception as exc:
+            # Sent or not, unknown: the counts are put right when the queue is next seen empty.
+            self._uncount_failed(shard, exc)
+            raise
+        for (keys, channels), update in zip(owed, updates, strict=True):
+            if isinstance(update, redis.exceptions.NoScriptError):
+                await self._evalsha_args_async(state, shard, "uncount",
+                                               [len(keys), *keys, *channels])
+            elif isinstance(update, redis.exceptions.ResponseError):
+                self._uncount_failed(shard, update)
+        if isinstance(reply, redis.exceptions.ResponseError):
+            raise reply
+        return reply
+
+    def _owe_uncount(self, state: _AsyncState, shard: int, uncount: tuple[list, list]) -> None:
+        owed = state.uncounts.setdefault(shard, [])
+        owed.append(uncount)
+        if shard not in state.uncount_timers:
+            state.uncount_timers.add(shard)
+            asyncio.get_running_loop().call_later(UNCOUNT_DELAY, self._uncount_due, state,
+                                                  shard)
+
+    def _uncount_due(self, state: _AsyncState, shard: int) -> None:
+        """Timer: send the count updates no pop has taken along since (an idle reader)."""
+        state.uncount_timers.discard(shard)
+        if not state.uncounts.get(shard):
+            return
+        task = asyncio.ensure_future(self._send_uncounts(state, shard))
+        state.uncounting.add(task)
+        task.add_done_callback(state.uncounting.discard)
+
+    async def _send_uncounts(self, state: _AsyncState, shard: int) -> None:
+        for keys, channels in state.uncounts.pop(shard, None) or []:
+            try:
+                with self._guard(shard):
                     await self._evalsha_args_async(state, shard, "uncount",
                                                    [len(keys), *keys, *channels])
-                except redis.exceptions.RedisError as exc:
-                    self._uncount_failed(shard, exc)
-        return entries
+            except redis.exceptions.RedisError as exc:
+                self._uncount_failed(shard, exc)
 
     async def _wait_any_shard_async(self, state: _AsyncState, by_shard: dict[int, list[str]],
                                     remaining: float, count: int) -> None:
@@ -1248,6 +1307,8 @@ class RedisChannelLayer(BaseChannelLayer):
             pending = [*state.inflight.values(), *state.orphans, *state.uncounting]
             if pending:
                 await asyncio.wait(pending)
+            for shard in list(state.uncounts):
+                await self._send_uncounts(state, shard)
             for shard, channel, commands in self._stash_return_plan():
                 try:
                     pipe = state.clients[shard].pipeline(transaction=False)

@@ -236,6 +236,72 @@ def test_trickling_async_replies_keep_socket_counts_exact(layers, raw, unique_pr
     assert raw.hget(unique_prefix + "#c:hard.srv!", "hard.srv!a") == b"1"
 
 
+class CountingAsyncConnection(redis.asyncio.Connection):
+    """Counts writes: a pipeline of several commands is one write, one round trip."""
+
+    writes = 0
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingAsyncConnection.writes += 1
+        await super().send_packed_command(command, check_health)
+
+
+def test_count_updates_ride_along_with_the_next_pop(layers, raw, redis_url, unique_prefix):
+    # Each trickled reply owes a count update; it goes out in the same write as the next
+    # blocking pop, so a server's reply loop costs one round trip per reply, not two.
+    sender = layers(capacity=2)  # the fixture flushes the prefix with this one
+    # Async use only: its sync clients would carry the asyncio connection class too.
+    reader = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix, blocking_timeout=2,
+                               connection_kwargs={"connection_class": CountingAsyncConnection})
+
+    async def scenario() -> tuple[list, int]:
+        assert await reader.receive_batch_async(["hard.srv!"], 10) == []  # now idle
+        await pops_ended(reader)
+        got = []
+        writes = CountingAsyncConnection.writes
+        for index in range(20):
+            task = asyncio.ensure_future(reader.receive_batch_async(["hard.srv!"], 10))
+            await asyncio.sleep(0)  # the pop is on its way
+            sender.send("hard.srv!a", {"n": index})  # refused if counts drifted upwards
+            got += await asyncio.wait_for(task, 5)
+        await reader.close_async()  # sends what is still owed
+        return got, CountingAsyncConnection.writes - writes
+
+    got, used = asyncio.run(scenario())
+    assert [message["n"] for _, message in got] == list(range(20))
+    # 20 pops, each but the first carrying the last one's update, and the last update.
+    assert used <= 21, f"{used} writes for 20 replies"
+    assert not raw.exists(unique_prefix + "#c:hard.srv!"), "a count was left behind"
+
+
+def test_an_idle_reader_still_sends_the_count_updates_it_owes(layers, raw, unique_prefix):
+    # No further receive comes to carry the update: a timer sends it (UNCOUNT_DELAY), so a
+    # socket with capacity 1 is not left looking full.
+    reader = layers(blocking_timeout=2)
+    sender = layers(capacity=1)
+    counts = unique_prefix + "#c:hard.srv!"
+
+    async def scenario() -> tuple[list, float]:
+        assert await reader.receive_batch_async(["hard.srv!"], 10) == []  # now idle
+        await pops_ended(reader)
+        task = asyncio.ensure_future(reader.receive_batch_async(["hard.srv!"], 10))
+        await asyncio.sleep(0)
+        sender.send("hard.srv!a", {"n": 1})
+        got = await asyncio.wait_for(task, 5)
+        started = time.monotonic()
+        while raw.exists(counts) and time.monotonic() - started < 5:
+            await asyncio.sleep(0.005)  # the timer needs this loop running; nothing to await
+        waited = time.monotonic() - started
+        await reader.close_async()
+        return got, waited
+
+    got, waited = asyncio.run(scenario())
+    assert got == [("hard.srv!a", {"n": 1})]
+    assert not raw.exists(counts), "the owed count update was never sent"
+    assert waited < 2, f"count update sent only after {waited:.2f}s"
+    sender.send("hard.srv!a", {"n": 2})  # capacity 1: refused if the count were still 1
+
+
 async def main_with(scenario: Any) -> Any:
     return await scenario()
 
