@@ -104,6 +104,15 @@ class ChannelLayerWrapper:
     def receive_batch(self, channels: list[str], limit: int, block: bool = False) -> list:
         return self.channel_layer.receive_batch(channels, limit, block=block)
 
+    def send_then_receive_batch(self, messages: list[tuple[str, dict]], channels: list[str],
+                                limit: int, block: bool = False) -> tuple[list[bool], list]:
+        layer = self.channel_layer
+        if hasattr(layer, "send_then_receive_batch"):
+            return layer.send_then_receive_batch(messages, channels, limit, block=block)
+        # A third-party layer without it: the same two steps, in two calls.
+        flags = layer.send_many(messages) if messages else []
+        return flags, layer.receive_batch(channels, limit, block=block)
+
     def new_channel(self, pattern: str) -> str:
         return self.channel_layer.new_channel(pattern)
 

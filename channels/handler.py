@@ -25,7 +25,7 @@ from django.urls import set_script_prefix
 from django.utils.functional import cached_property
 
 from channels.exceptions import RequestAborted, RequestTimeout, ResponseLater
-from channels.message import Message
+from channels.message import Message, pending_message_store
 
 logger = logging.getLogger("channels.handler")
 
@@ -355,7 +355,13 @@ class ViewConsumer:
         replies = self.handler(message)
         try:
             for reply in replies:
-                if not self._send(message, reply):
+                if not reply.get("more_content") and pending_message_store.active:
+                    # The last part goes out when the consumer returns, with the same retry
+                    # on a full channel: a worker sends it in one round trip with its next
+                    # receive. Earlier parts of a stream go at once, as they are made.
+                    pending_message_store.append(message.reply_channel, reply,
+                                                 retry_time=self.send_retry_time)
+                elif not self._send(message, reply):
                     return
         finally:
             replies.close()

@@ -100,14 +100,35 @@ class PendingMessageStore:
     def active(self) -> bool:
         return getattr(self.threadlocal, "messages", None) is not None
 
-    def append(self, sender: _Sender, message: dict[str, Any]) -> None:
+    def append(self, sender: _Sender, message: dict[str, Any],
+               retry_time: float | None = None) -> None:
+        """Buffer a send; ``retry_time`` overrides how long a full channel is retried."""
         messages = self.threadlocal.messages
         if len(messages) >= self.max_pending:
             raise PendingSendLimitExceeded(
                 f"a consumer queued more than {self.max_pending} sends; send with "
                 "immediately=True or raise PendingMessageStore.max_pending"
             )
-        messages.append((sender, message))
+        messages.append((sender, message, retry_time))
+
+    def take_channel_sends(self, channel_layer: Any) -> list[tuple[Any, dict[str, Any],
+                                                                   float | None]] | None:
+        """Take this thread's buffered sends for the caller to send, and stop buffering, if
+        every one is a plain ``Channel`` send on ``channel_layer``; else None (left in place
+        for the usual flush, which keeps their order among group and other sends).
+
+        The worker uses it to send a consumer's replies in the same round trip as its next
+        receive.
+        """
+        messages = getattr(self.threadlocal, "messages", None)
+        if not messages:
+            return None
+        channel_class = _channel_module.Channel
+        if not all(type(sender) is channel_class and sender.channel_layer is channel_layer
+                   for sender, _, _ in messages):
+            return None
+        self.threadlocal.messages = None
+        return messages
 
     def discard(self) -> int:
         """Drop this thread's buffered sends (the consumer failed); returns how many."""
@@ -124,14 +145,21 @@ class PendingMessageStore:
         """
         messages = getattr(self.threadlocal, "messages", None) or []
         self.threadlocal.messages = None
-        for sender, message in messages:
-            try:
-                self._send_with_retry(sender, message)
-            except Exception:
-                logger.exception("could not send a buffered message to %s; dropped it", sender)
+        for sender, message, retry_time in messages:
+            self.send_or_log(sender, message, retry_time)
 
-    def _send_with_retry(self, sender: _Sender, message: dict[str, Any]) -> None:
-        deadline = time.monotonic() + self.retry_time
+    def send_or_log(self, sender: _Sender, message: dict[str, Any],
+                    retry_time: float | None = None) -> None:
+        """Send, retrying a full channel for a while; a send that still fails is logged with
+        its channel and dropped (never raises)."""
+        try:
+            self._send_with_retry(sender, message, retry_time)
+        except Exception:
+            logger.exception("could not send a buffered message to %s; dropped it", sender)
+
+    def _send_with_retry(self, sender: _Sender, message: dict[str, Any],
+                         retry_time: float | None = None) -> None:
+        deadline = time.monotonic() + (self.retry_time if retry_time is None else retry_time)
         # Any sender with a send() may queue here; the ones with a layer name its ChannelFull.
         full_error = getattr(getattr(sender, "channel_layer", None), "ChannelFull", ChannelFull)
         while True:

@@ -19,6 +19,7 @@ from typing import Any
 from django.core.signals import request_finished, request_started
 
 from channels.exceptions import ChannelSocketException, ConsumeLater, DenyConnection
+from channels.layers.base import MessageTooLarge
 from channels.message import Message, pending_message_store
 from channels.signals import consumer_finished, consumer_started, worker_ready
 from channels.utils import name_that_thing
@@ -68,6 +69,10 @@ class Worker:
         # Set to interrupt back-off pauses at once when asked to stop.
         self._stop_event = threading.Event()
         self._signals_received = 0
+        # Replies of the last message handled, to go out with the next receive (run()).
+        self._deferred: list[tuple[Any, dict[str, Any], float | None]] = []
+        self._may_defer = False
+        self._can_defer = hasattr(channel_layer, "send_then_receive_batch")
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -131,7 +136,10 @@ class Worker:
         while not self.termed:
             self.in_job = False
             try:
-                batch = self._receive(channels)
+                if self._deferred:
+                    batch = self._send_deferred_and_receive(channels)
+                else:
+                    batch = self._receive(channels)
             except Exception:
                 logger.exception("Receiving from the channel layer failed; retrying in %.1fs",
                                  error_pause)
@@ -144,9 +152,43 @@ class Worker:
                     self._give_back(batch[index:])
                     break
                 self.in_job = True
-                self.handle(channel, content)
+                # The last message's replies may wait for the next receive, to share its round
+                # trip; earlier ones' go out before the next message is handled.
+                self._may_defer = self._can_defer and index == len(batch) - 1
+                try:
+                    self.handle(channel, content)
+                finally:
+                    self._may_defer = False
+        self._send_deferred()
         self.in_job = False
         logger.info("Worker stopped after %d messages", self.messages_handled)
+
+    def _send_deferred_and_receive(self, channels: list[str]) -> list[tuple[str, dict[str, Any]]]:
+        """The last consumer's replies and the next receive, in one layer call."""
+        deferred, self._deferred = self._deferred, []
+        pairs = [(sender.name, message) for sender, message, _ in deferred]
+        try:
+            flags, batch = self.channel_layer.send_then_receive_batch(
+                pairs, channels, self.batch_size, block=True)
+        except (TypeError, ValueError, MessageTooLarge):
+            # A reply the layer refuses, found before anything was written: send them one by
+            # one, so only that one is logged and dropped.
+            self._deferred = deferred
+            self._send_deferred()
+            return self._receive(channels)
+        except Exception:
+            logger.error("Could not send %d buffered message(s) to %s (some may have gone out) "
+                         "while receiving", len(pairs), ", ".join(sorted({c for c, _ in pairs})))
+            raise
+        for (sender, message, retry_time), queued in zip(deferred, flags, strict=True):
+            if not queued:  # that channel was full: retry as the usual flush would
+                pending_message_store.send_or_log(sender, message, retry_time)
+        return batch
+
+    def _send_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, []
+        for sender, message, retry_time in deferred:
+            pending_message_store.send_or_log(sender, message, retry_time)
 
     def _receive(self, channels: list[str]) -> list[tuple[str, dict[str, Any]]]:
         """One blocking receive (bounded by the layer): a batch when ``batch_size`` > 1.
@@ -224,7 +266,10 @@ class Worker:
                              "(%d queued sends dropped)", message.channel.name,
                              name_that_thing(consumer), dropped)
         finally:
-            # Flushes the sends the consumer queued (unless discarded above); never raises.
+            if self._may_defer:
+                # Sent with the next receive (run()); else consumer_finished flushes them.
+                self._deferred = pending_message_store.take_channel_sends(self.channel_layer) or []
+            # Flushes the sends the consumer queued (unless discarded or taken); never raises.
             self._send_signal(consumer_finished)
             if request_signals:
                 self._send_signal(request_finished)

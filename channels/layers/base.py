@@ -389,6 +389,20 @@ class BaseChannelLayer:
                       block: bool = False) -> list[tuple[str, dict]]:
         raise NotImplementedError
 
+    def send_then_receive_batch(
+        self, messages: Sequence[tuple[str, dict]], channels: list[str], limit: int,
+        block: bool = False,
+    ) -> tuple[list[bool], list[tuple[str, dict]]]:
+        """``send_many(messages)``, then ``receive_batch(channels, limit, block)``.
+
+        A worker's shape: the replies of the message it just handled, then the next message.
+        Layers that can do both in one round trip do (Redis, when the sends and the channels
+        share a shard); the flags say which sends were queued (False: that channel was
+        full), and bad input raises before anything is written.
+        """
+        flags = self.send_many(messages) if messages else []
+        return flags, self.receive_batch(channels, limit, block=block)
+
     async def receive_async(self, channels: list[str]) -> tuple:
         raise NotImplementedError
 

@@ -601,21 +601,7 @@ class RedisChannelLayer(BaseChannelLayer):
         A shard that is down raises ``RedisLayerUnavailable`` after the other shards' pushes
         were made (they cannot be taken back), like separate sends would have.
         """
-        plans = self._send_many_plans(messages)
-        flags = [False] * len(messages)
-        errors: list[BaseException] = []
-        for shard, (indexes, keys, args) in plans.items():
-            try:
-                with self._guard(shard):
-                    queued = self._evalsha_args(shard, "push", [len(keys), *keys, *args])
-            except RedisLayerUnavailable as exc:
-                errors.append(exc)
-                continue
-            for index, ok in zip(indexes, queued, strict=True):
-                flags[index] = bool(ok)
-        if errors:
-            raise errors[0]
-        return flags
+        return self._push_plans(self._send_many_plans(messages), len(messages))
 
     def receive(self, channels: list[str], block: bool = False) -> tuple:
         batch = self.receive_batch(channels, 1, block=block)
@@ -643,6 +629,67 @@ class RedisChannelLayer(BaseChannelLayer):
                     return received
             else:
                 self._wait_any_shard_sync(usable, remaining)
+
+    def send_then_receive_batch(
+        self, messages: Sequence[tuple[str, dict]], channels: list[str], limit: int,
+        block: bool = False,
+    ) -> tuple[list[bool], list[tuple[str, dict]]]:
+        """The sends and a non-blocking pop in one write when they share a shard (a worker's
+        replies and its next request: one round trip per request instead of two); anything
+        else, or a blocking wait when the pop found nothing, as separate calls.
+        """
+        if not messages:
+            return [], self.receive_batch(channels, limit, block=block)
+        queues, by_shard = self._receive_plan(channels)
+        _check_limit(limit)
+        plans = self._send_many_plans(messages)  # bad input raises here, having written nothing
+        usable = self._usable(by_shard)
+        if (len(plans) != 1 or list(plans) != list(usable) or not self._native_pop_for(queues)
+                or self._stash or self._pops_pending(queues)):
+            flags = self._push_plans(plans, len(messages))
+            return flags, self.receive_batch(channels, limit, block=block)
+        [(shard, (indexes, keys, args))] = plans.items()
+        pop_keys = self._shuffled_keys(queues)
+        # BLMPOP answers at once when something is queued, so blocking costs nothing extra.
+        pop = (("BLMPOP", self.blocking_timeout) if block else ("LMPOP",)) + (
+            len(pop_keys), *pop_keys, "LEFT", "COUNT", limit)
+        with self._guard(shard):
+            pushed, popped = self._direct.pipeline(shard, [
+                ("EVALSHA", self._scripts["push"].sha, len(keys), *keys, *args), pop])
+            if isinstance(pushed, redis.exceptions.NoScriptError):  # the pop stands: push again
+                pushed = self._evalsha_args(shard, "push", [len(keys), *keys, *args])
+            elif isinstance(pushed, redis.exceptions.ResponseError):
+                raise pushed
+        flags = [False] * len(messages)
+        for index, ok in zip(indexes, pushed, strict=True):
+            flags[index] = bool(ok)
+        if isinstance(popped, redis.exceptions.ResponseError):
+            self._native_unsupported(popped)  # Redis before 7: receive through Lua instead
+        elif popped is None:  # the queues were empty (for blocking_timeout, if blocking)
+            return flags, []
+        else:
+            received = self._decode_all(popped[1])
+            if received:
+                return flags, received
+            # All expired: there may be live entries behind them.
+        return flags, self.receive_batch(channels, limit, block=block)
+
+    def _push_plans(self, plans: dict[int, tuple[list[int], list, list]],
+                    count: int) -> list[bool]:
+        flags = [False] * count
+        errors: list[BaseException] = []
+        for shard, (indexes, keys, args) in plans.items():
+            try:
+                with self._guard(shard):
+                    queued = self._evalsha_args(shard, "push", [len(keys), *keys, *args])
+            except RedisLayerUnavailable as exc:
+                errors.append(exc)
+                continue
+            for index, ok in zip(indexes, queued, strict=True):
+                flags[index] = bool(ok)
+        if errors:
+            raise errors[0]
+        return flags
 
     def _pop_sync(self, by_shard: dict[int, list[str]], limit: int) -> list[tuple[str, dict]]:
         if len(by_shard) == 1:  # the usual case, without the bookkeeping of several shards

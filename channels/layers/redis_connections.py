@@ -47,7 +47,15 @@ class ThreadConnections:
         return conn
 
     def call(self, shard: int, *args: Any) -> Any:
-        """Run one command on this thread's connection to ``shard``; the raw reply.
+        """Run one command on this thread's connection to ``shard``; the raw reply."""
+        [reply] = self.pipeline(shard, [args])
+        if isinstance(reply, redis.exceptions.ResponseError):
+            raise reply
+        return reply
+
+    def pipeline(self, shard: int, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Several commands in one write; their replies in order, an error reply as its
+        ``ResponseError`` (so one bad command cannot hide the others' results).
 
         An error reply leaves the connection usable; anything else (a dropped connection, a
         timeout, an interrupt half-way) leaves it in an unknown state, so it is closed and the
@@ -70,14 +78,21 @@ class ThreadConnections:
             # master there, while the implicit connect of send_command would go to its default
             # address (redis-py 8).
             conn.connect()
+        replies: list[Any] = []
         try:
-            conn.send_command(*args)
-            return conn.read_response()
-        except redis.exceptions.ResponseError:
-            raise
+            if len(commands) == 1:
+                conn.send_command(*commands[0])
+            else:
+                conn.send_packed_command(conn.pack_commands(commands))
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except redis.exceptions.ResponseError as exc:
+                    replies.append(exc)
         except BaseException:
             conn.disconnect()
             raise
+        return replies
 
     def close(self) -> None:
         """Disconnect every thread's connections (a later call reconnects)."""

@@ -407,3 +407,91 @@ def test_http_requests_fire_request_signals_once(layer):
         request_finished.disconnect(on_finished)
     assert reply["status"] == 200 and reply["content"] == b"Hello, world"
     assert (len(started), len(finished)) == (1, 1)
+
+
+# -- a consumer's replies go out with the next receive -------------------------------------
+
+
+def test_replies_of_the_last_message_go_out_even_when_the_worker_stops_after_it(layer):
+    worker = Worker(layer, signal_handlers=False)
+
+    def reply_then_stop(message):
+        message.reply_channel.send({"echo": message["n"]})
+        worker.stop()  # run() ends after this message: nothing may be left unsent
+    make_router(layer, [route("test.echo", reply_then_stop)])
+    layer.send("test.echo", {"n": 7, "reply_channel": "test.reply.S!a"})
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    thread.join(WAIT)
+    assert not thread.is_alive(), "worker did not stop"
+    assert layer.receive(["test.reply.S!"]) == ("test.reply.S!a", {"echo": 7})
+
+
+def counting_redis_wrapper(redis_url, prefix, **options):
+    import redis
+
+    from channels.layers.redis import RedisChannelLayer
+
+    class CountingConnection(redis.Connection):
+        writes = 0
+
+        def send_packed_command(self, command, check_health=True):
+            CountingConnection.writes += 1
+            super().send_packed_command(command, check_health)
+
+    raw = RedisChannelLayer(hosts=[redis_url], prefix=prefix,
+                            connection_kwargs={"connection_class": CountingConnection},
+                            **options)
+    return raw, ChannelLayerWrapper(raw, "redis", []), CountingConnection
+
+
+def test_on_redis_a_reply_and_the_next_receive_share_one_round_trip(redis_url, unique_prefix):
+    from channels.layers.redis import RedisChannelLayer
+
+    raw, wrapper, counting = counting_redis_wrapper(redis_url, unique_prefix)
+    client = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)  # not counted
+
+    def echo(message):
+        message.reply_channel.send({"echo": message["n"]})
+    make_router(wrapper, [route("test.echo", echo)])
+    try:
+        # Queued up front, as under load: each reply rides with the next request's pop.
+        for n in range(30):
+            client.send("test.echo", {"n": n, "reply_channel": "test.reply.P!x"})
+        writes = counting.writes
+        with RunningWorker(Worker(wrapper, signal_handlers=False)):
+            got = [receive(client, "test.reply.P!")["echo"] for _ in range(30)]
+            used = counting.writes - writes
+        assert got == list(range(30))
+        # One write per request (its reply with the next pop), give or take the first pop, a
+        # script load and idle pops after the last: 60+ if replies and pops went separately.
+        assert used <= 38, f"{used} round trips for 30 requests"
+    finally:
+        client.close()
+        raw.flush()
+        raw.close()
+
+
+def test_on_redis_a_deferred_reply_to_a_full_channel_is_retried_until_it_fits(
+        redis_url, unique_prefix):
+    from channels.layers.redis import RedisChannelLayer
+
+    raw = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix,
+                            channel_capacity={"test.reply.F!*": 1})
+    wrapper = ChannelLayerWrapper(raw, "redis", [])
+    handled = threading.Event()
+
+    def echo(message):
+        message.reply_channel.send({"echo": message["n"]})
+        handled.set()
+    make_router(wrapper, [route("test.echo", echo)])
+    try:
+        wrapper.send("test.reply.F!a", {"echo": "first"})  # the socket is now full
+        with RunningWorker(Worker(wrapper, signal_handlers=False)):
+            wrapper.send("test.echo", {"n": 1, "reply_channel": "test.reply.F!a"})
+            assert handled.wait(WAIT)
+            assert receive(wrapper, "test.reply.F!") == {"echo": "first"}  # room again
+            assert receive(wrapper, "test.reply.F!") == {"echo": 1}
+    finally:
+        raw.flush()
+        raw.close()

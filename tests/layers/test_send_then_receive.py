@@ -1,0 +1,105 @@
+"""``send_then_receive_batch``: a worker's replies and its next receive in one call (one round
+trip on Redis when they share a shard). Run against every backend configuration."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from channels.layers.redis import RedisChannelLayer
+
+
+def test_sends_then_receives_what_was_queued(layer):
+    socket = layer.new_channel("str.srv!")
+    layer.send("str.requests", {"n": 1})
+    layer.send("str.requests", {"n": 2})
+    flags, got = layer.send_then_receive_batch(
+        [(socket, {"reply": 0}), ("str.other", {"reply": 1})], ["str.requests"], 1)
+    assert flags == [True, True]
+    assert got == [("str.requests", {"n": 1})]
+    assert layer.receive_batch(["str.srv!"], 10) == [(socket, {"reply": 0})]
+    assert layer.receive(["str.other"]) == ("str.other", {"reply": 1})
+    flags, got = layer.send_then_receive_batch([], ["str.requests"], 5)
+    assert (flags, got) == ([], [("str.requests", {"n": 2})])
+
+
+def test_the_sends_go_out_even_when_the_receive_then_waits(make_layer):
+    layer = make_layer(blocking_timeout=0.3)
+    started = time.monotonic()
+    flags, got = layer.send_then_receive_batch([("str.reply", {"n": 1})], ["str.idle"], 1,
+                                               block=True)
+    waited = time.monotonic() - started
+    assert (flags, got) == ([True], [])
+    assert 0.2 <= waited < 5, waited  # blocked for about blocking_timeout, not forever
+    assert layer.receive(["str.reply"]) == ("str.reply", {"n": 1})
+
+
+def test_a_full_channel_is_flagged_and_the_receive_still_happens(make_layer):
+    layer = make_layer(capacity=1)
+    layer.send("str.full", {"n": 0})
+    layer.send("str.requests", {"n": 1})
+    flags, got = layer.send_then_receive_batch(
+        [("str.full", {"n": 1}), ("str.free", {"n": 2})], ["str.requests"], 1)
+    assert flags == [False, True]
+    assert got == [("str.requests", {"n": 1})]
+    assert layer.receive(["str.full"]) == ("str.full", {"n": 0})
+    assert layer.receive(["str.full"]) == (None, None)
+
+
+@pytest.mark.parametrize(("messages", "error"), [
+    ([("str.ok", {"n": 1}), ("bad name", {"n": 2})], ValueError),
+    ([("str.ok", {"n": 1}), ("str.ok", {"when": object()})], TypeError),
+    ([("str.ok", {"n": 1}), ("str.ok",)], TypeError),
+])
+def test_bad_input_raises_and_neither_sends_nor_receives(layer, messages, error):
+    layer.send("str.requests", {"n": 1})
+    with pytest.raises(error):
+        layer.send_then_receive_batch(messages, ["str.requests"], 1)
+    assert layer.receive(["str.ok"]) == (None, None)
+    assert layer.receive(["str.requests"]) == ("str.requests", {"n": 1})  # still there
+
+
+class CountingConnection(redis.Connection):
+    writes = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.writes += 1
+        super().send_packed_command(command, check_health)
+
+
+def test_redis_does_both_in_one_round_trip(redis_url, unique_prefix):
+    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix,
+                              connection_kwargs={"connection_class": CountingConnection})
+    try:
+        socket = layer.new_channel("str.srv!")
+        layer.send_many([(socket, {"warm": True})])  # loads the script on a fresh server
+        layer.send("str.requests", {"n": 1})
+        before = CountingConnection.writes
+        flags, got = layer.send_then_receive_batch([(socket, {"reply": 1})], ["str.requests"],
+                                                   1, block=True)
+        assert CountingConnection.writes - before == 1
+        assert (flags, got) == ([True], [("str.requests", {"n": 1})])
+        assert len(layer.receive_batch(["str.srv!"], 10)) == 2
+    finally:
+        layer.flush()
+        layer.close()
+
+
+def test_redis_after_a_restart_loads_the_script_and_keeps_what_it_popped(second_redis_url,
+                                                                        unique_prefix):
+    layer = RedisChannelLayer(hosts=[second_redis_url], prefix=unique_prefix)
+    admin = redis.Redis.from_url(second_redis_url)
+    try:
+        layer.send("str.requests", {"n": 1})
+        admin.script_flush()  # as after a restart: the push script is unknown
+        flags, got = layer.send_then_receive_batch([("str.reply", {"n": 2})],
+                                                   ["str.requests"], 1)
+        assert (flags, got) == ([True], [("str.requests", {"n": 1})])
+        assert layer.receive(["str.reply"]) == ("str.reply", {"n": 2})
+    finally:
+        admin.close()
+        layer.flush()
+        layer.close()
