@@ -109,9 +109,22 @@ class ChannelLayerWrapper:
         layer = self.channel_layer
         if hasattr(layer, "send_then_receive_batch"):
             return layer.send_then_receive_batch(messages, channels, limit, block=block)
-        # A third-party layer without it: the same two steps, in two calls.
-        flags = layer.send_many(messages) if messages else []
-        return flags, layer.receive_batch(channels, limit, block=block)
+        # A third-party (ASGI 1) layer: the same steps with what it has.
+        if hasattr(layer, "send_many"):
+            flags = layer.send_many(messages) if messages else []
+        else:
+            full_error = getattr(layer, "ChannelFull", ChannelFull)
+            flags = []
+            for channel, message in messages:
+                try:
+                    layer.send(channel, message)
+                    flags.append(True)
+                except full_error:
+                    flags.append(False)
+        if hasattr(layer, "receive_batch"):
+            return flags, layer.receive_batch(channels, limit, block=block)
+        channel, message = layer.receive(channels, block=block)
+        return flags, [] if channel is None else [(channel, message)]
 
     def new_channel(self, pattern: str) -> str:
         return self.channel_layer.new_channel(pattern)

@@ -353,18 +353,27 @@ class ViewConsumer:
                          message.get("path"))
             return
         replies = self.handler(message)
+        last = None
         try:
             for reply in replies:
                 if not reply.get("more_content") and pending_message_store.active:
-                    # The last part goes out when the consumer returns, with the same retry
-                    # on a full channel: a worker sends it in one round trip with its next
-                    # receive. Earlier parts of a stream go at once, as they are made.
-                    pending_message_store.append(message.reply_channel, reply,
-                                                 retry_time=self.send_retry_time)
+                    last = reply  # held until the handler has finished (below)
                 elif not self._send(message, reply):
                     return
+        except BaseException:
+            # The handler failed after the response was complete (a request_finished receiver,
+            # a response's close()): send it, as it would have been sent before the failure.
+            if last is not None:
+                self._send(message, last)
+            raise
         finally:
             replies.close()
+        if last is not None:
+            # The last part goes out when the consumer returns, with the same retry on a full
+            # channel: a worker sends it in one round trip with its next receive. Earlier parts
+            # of a stream went at once, as they were made.
+            pending_message_store.append(message.reply_channel, last,
+                                         retry_time=self.send_retry_time)
 
     def _send(self, message: Message, reply: dict[str, Any]) -> bool:
         reply_channel = message.reply_channel

@@ -635,8 +635,9 @@ class RedisChannelLayer(BaseChannelLayer):
         block: bool = False,
     ) -> tuple[list[bool], list[tuple[str, dict]]]:
         """The sends and a non-blocking pop in one write when they share a shard (a worker's
-        replies and its next request: one round trip per request instead of two); anything
-        else, or a blocking wait when the pop found nothing, as separate calls.
+        replies and its next request: one round trip per request instead of two, whenever
+        requests are queued); anything else, or a blocking wait when the pop found nothing, as
+        separate calls.
         """
         if not messages:
             return [], self.receive_batch(channels, limit, block=block)
@@ -650,29 +651,42 @@ class RedisChannelLayer(BaseChannelLayer):
             return flags, self.receive_batch(channels, limit, block=block)
         [(shard, (indexes, keys, args))] = plans.items()
         pop_keys = self._shuffled_keys(queues)
-        # BLMPOP answers at once when something is queued, so blocking costs nothing extra.
-        pop = (("BLMPOP", self.blocking_timeout) if block else ("LMPOP",)) + (
-            len(pop_keys), *pop_keys, "LEFT", "COUNT", limit)
+        # A non-blocking pop: were it BLMPOP, a push refused for a missing script (after a
+        # restart or failover) could only be retried once the blocking pop had timed out.
         with self._guard(shard):
             pushed, popped = self._direct.pipeline(shard, [
-                ("EVALSHA", self._scripts["push"].sha, len(keys), *keys, *args), pop])
-            if isinstance(pushed, redis.exceptions.NoScriptError):  # the pop stands: push again
-                pushed = self._evalsha_args(shard, "push", [len(keys), *keys, *args])
-            elif isinstance(pushed, redis.exceptions.ResponseError):
-                raise pushed
+                ("EVALSHA", self._scripts["push"].sha, len(keys), *keys, *args),
+                ("LMPOP", len(pop_keys), *pop_keys, "LEFT", "COUNT", limit)])
+        try:
+            with self._guard(shard):
+                if isinstance(pushed, redis.exceptions.NoScriptError):  # push again
+                    pushed = self._evalsha_args(shard, "push", [len(keys), *keys, *args])
+                elif isinstance(pushed, redis.exceptions.ResponseError):
+                    raise pushed
+        except BaseException:
+            # The pop ran whatever became of the push: what it took must not be lost with
+            # the error, so it waits in the stash for the next receive.
+            if popped and not isinstance(popped, redis.exceptions.ResponseError):
+                for entry in popped[1]:
+                    self._stash_entry(entry)
+            raise
         flags = [False] * len(messages)
         for index, ok in zip(indexes, pushed, strict=True):
             flags[index] = bool(ok)
         if isinstance(popped, redis.exceptions.ResponseError):
             self._native_unsupported(popped)  # Redis before 7: receive through Lua instead
-        elif popped is None:  # the queues were empty (for blocking_timeout, if blocking)
-            return flags, []
-        else:
+            return flags, self.receive_batch(channels, limit, block=block)
+        if popped is not None:
             received = self._decode_all(popped[1])
             if received:
                 return flags, received
             # All expired: there may be live entries behind them.
-        return flags, self.receive_batch(channels, limit, block=block)
+            return flags, self.receive_batch(channels, limit, block=block)
+        if not block or len(usable) != 1 or self._pops_pending(queues):
+            return flags, self.receive_batch(channels, limit, block=block) if block else []
+        # Nothing queued: wait right away, without receive_batch's non-blocking pop first.
+        return flags, self._decode_all(
+            self._block_pop_sync(shard, usable[shard], limit, self.blocking_timeout))
 
     def _push_plans(self, plans: dict[int, tuple[list[int], list, list]],
                     count: int) -> list[bool]:
@@ -1146,9 +1160,12 @@ class RedisChannelLayer(BaseChannelLayer):
         Entries of process channels owe an update of their per-socket counts. It is not sent
         as a command of its own (a second round trip per reply, on a server's busiest path)
         but in the same write as the next pop on this shard, or by a timer after
-        ``UNCOUNT_DELAY``; until then the counts are high by what is in flight, which can only
-        make a send wait its turn (``ChannelFull``), never let a channel overfill, and never
-        drifts (``redis_scripts.py``).
+        ``UNCOUNT_DELAY``; until then the counts are high by what is in flight, which makes a
+        send wait its turn (``ChannelFull``) and does not drift (``redis_scripts.py``). One
+        corner: a send that finds such a socket "full" while its process queue is in fact
+        empty resets the counts, and the late update then leaves them low by what was in
+        flight (at most one batch), so that socket may hold that many more than its capacity
+        until its queue next drains.
         """
         keys = self._shuffled_keys(queues)
         timeout = max(timeout, 0.01)
@@ -1186,11 +1203,14 @@ class RedisChannelLayer(BaseChannelLayer):
             self._uncount_failed(shard, exc)
             raise
         for (keys, channels), update in zip(owed, updates, strict=True):
-            if isinstance(update, redis.exceptions.NoScriptError):
-                await self._evalsha_args_async(state, shard, "uncount",
-                                               [len(keys), *keys, *channels])
-            elif isinstance(update, redis.exceptions.ResponseError):
-                self._uncount_failed(shard, update)
+            try:
+                if isinstance(update, redis.exceptions.NoScriptError):
+                    await self._evalsha_args_async(state, shard, "uncount",
+                                                   [len(keys), *keys, *channels])
+                elif isinstance(update, redis.exceptions.ResponseError):
+                    raise update
+            except redis.exceptions.RedisError as exc:  # never at the cost of what was popped
+                self._uncount_failed(shard, exc)
         if isinstance(reply, redis.exceptions.ResponseError):
             raise reply
         return reply

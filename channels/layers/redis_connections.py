@@ -105,11 +105,16 @@ class ThreadConnections:
 class LoopConnections:
     """The connections of one event loop, one command (or pipeline) at a time on each.
 
+    As many are open as commands are in flight at once on a shard; of those, at most
+    ``max_idle`` are kept for reuse when the burst is over, the rest closed.
+
     redis-py's asyncio pool takes an ``asyncio.Lock`` twice and records metrics on every
     checkout and return; the commands of one loop all run in one thread, so a free list needs
     no lock at all. Idle connections the server closed are noticed without a system call (the
     loop has already seen their end of stream) and replaced before anything is written.
     """
+
+    max_idle = 16
 
     def __init__(self, pools: Sequence[Any]) -> None:
         self._pools = list(pools)
@@ -164,7 +169,7 @@ class LoopConnections:
                 packed = conn.pack_command(*commands[0])
             else:
                 packed = conn.pack_commands(commands)
-            await conn.send_packed_command(packed, check_health=False)
+            await conn.send_packed_command(packed)  # health check: honours health_check_interval
             for _ in commands:
                 try:
                     replies.append(await conn.read_response())
@@ -173,7 +178,11 @@ class LoopConnections:
         except BaseException:
             await self._drop(conn)
             raise
-        self._idle[shard].append(conn)
+        idle = self._idle[shard]
+        if len(idle) < self.max_idle:
+            idle.append(conn)
+        else:
+            await self._drop(conn)
         return replies
 
     async def close(self) -> None:

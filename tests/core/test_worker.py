@@ -495,3 +495,63 @@ def test_on_redis_a_deferred_reply_to_a_full_channel_is_retried_until_it_fits(
     finally:
         raw.flush()
         raw.close()
+
+
+def test_a_response_is_sent_even_if_request_finished_then_fails(layer, caplog):
+    # The response was complete before the failing receiver ran: holding it for the next
+    # receive must not turn that late failure into a lost response.
+    def failing(**kwargs):
+        raise RuntimeError("cache close failed")
+    make_router(layer, [])
+    layer.router.check_default()
+    request_finished.connect(failing)
+    try:
+        with caplog.at_level(logging.ERROR), RunningWorker(Worker(layer, signal_handlers=False)):
+            layer.send("http.request", {
+                "reply_channel": "http.response.P!f", "http_version": "1.1", "method": "GET",
+                "path": "/hello/", "query_string": b"", "headers": [[b"host", b"testserver"]]})
+            reply = receive(layer, "http.response.P!")
+    finally:
+        request_finished.disconnect(failing)
+    assert reply["status"] == 200 and reply["content"] == b"Hello, world"
+    assert "cache close failed" in caplog.text
+
+
+class SendReceiveOnlyLayer:
+    """An ASGI 1 layer as third parties wrote them: send and receive, nothing more."""
+
+    from channels.layers.base import ChannelFull
+
+    extensions: list = []
+
+    def __init__(self):
+        self.queues: dict = {}
+        self.lock = threading.Lock()
+
+    def send(self, channel, message):
+        with self.lock:
+            self.queues.setdefault(channel, []).append(message)
+
+    def receive(self, channels, block=False):
+        deadline = time.monotonic() + (0.2 if block else 0)
+        while True:
+            with self.lock:
+                for channel in channels:
+                    if self.queues.get(channel):
+                        return channel, self.queues[channel].pop(0)
+            if time.monotonic() >= deadline:
+                return None, None
+            time.sleep(0.005)  # this stand-in layer has no wake-up event of its own
+
+
+def test_a_layer_with_only_send_and_receive_still_gets_every_reply():
+    wrapper = ChannelLayerWrapper(SendReceiveOnlyLayer(), "plain", [])
+
+    def echo(message):
+        message.reply_channel.send({"echo": message["n"]})
+    make_router(wrapper, [route("test.echo", echo)])
+    with RunningWorker(Worker(wrapper, signal_handlers=False)):
+        for n in range(5):
+            wrapper.send("test.echo", {"n": n, "reply_channel": "test.reply"})
+        got = [receive(wrapper, "test.reply")["echo"] for _ in range(5)]
+    assert got == list(range(5))

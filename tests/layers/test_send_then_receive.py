@@ -3,6 +3,7 @@ trip on Redis when they share a shard). Run against every backend configuration.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -102,4 +103,51 @@ def test_redis_after_a_restart_loads_the_script_and_keeps_what_it_popped(second_
     finally:
         admin.close()
         layer.flush()
+        layer.close()
+
+
+def test_redis_keeps_what_it_popped_when_the_push_beside_it_fails(redis_url, unique_prefix):
+    # The pop runs whatever becomes of the push written with it; an error reply for the push
+    # must not take the popped request down with it.
+    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        layer.send("str.requests", {"n": 1})
+        admin.set(unique_prefix + "str.broken", b"not a list")  # the push gets WRONGTYPE
+        with pytest.raises(redis.exceptions.ResponseError):
+            layer.send_then_receive_batch([("str.broken", {"n": 2})], ["str.requests"], 1)
+        assert layer.receive(["str.requests"]) == ("str.requests", {"n": 1})
+    finally:
+        admin.close()
+        layer.flush()
+        layer.close()
+
+
+def test_redis_after_a_restart_a_blocking_call_sends_at_once(second_redis_url, unique_prefix):
+    # A push refused for a missing script must be retried before the receive waits, not
+    # after blocking_timeout.
+    layer = RedisChannelLayer(hosts=[second_redis_url], prefix=unique_prefix,
+                              blocking_timeout=3)
+    reader = RedisChannelLayer(hosts=[second_redis_url], prefix=unique_prefix)
+    admin = redis.Redis.from_url(second_redis_url)
+    got: dict[str, Any] = {}
+    try:
+        layer.send("str.warm", {"n": 0})  # a live connection, then the scripts vanish
+        admin.script_flush()
+        thread = threading.Thread(target=lambda: got.update(result=layer.send_then_receive_batch(
+            [("str.reply", {"n": 1})], ["str.idle"], 1, block=True)))
+        thread.start()
+        started = time.monotonic()
+        deadline = started + 5
+        while reader.receive(["str.reply"])[0] is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # nothing to await across processes' queues: poll, bounded
+        arrived = time.monotonic() - started
+        layer.send("str.idle", {"wake": True})  # end the blocking receive
+        thread.join(5)
+        assert arrived < 1.5, f"the reply waited {arrived:.2f}s for the blocking pop"
+        assert got["result"][0] == [True]
+    finally:
+        admin.close()
+        reader.flush()
+        reader.close()
         layer.close()
