@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 
 import pytest
 import redis
@@ -143,13 +144,15 @@ def test_a_command_cancelled_half_way_never_leaves_its_reply_for_the_next(
 
     async def scenario() -> None:
         conns = loop_connections(layer)
-        waiting = asyncio.ensure_future(conns.call(0, "BLPOP", key, 5))
-        for _ in range(500):  # until Redis shows the pop blocked
-            if any(c.get("cmd") == "blpop" for c in admin.client_list()):
-                break
-            await asyncio.sleep(0.01)
-        else:
-            raise AssertionError("the BLPOP never reached Redis")
+        # The idle connection the pop will take (other tests' clients block on this Redis
+        # too, so the pop is recognised by its connection's id).
+        ours = await conns.call(0, "CLIENT", "ID")
+        waiting = asyncio.ensure_future(conns.call(0, "BLPOP", key, 30))
+        deadline = time.monotonic() + 10
+        while not any(int(c["id"]) == ours and c.get("cmd") == "blpop"
+                      for c in admin.client_list()):
+            assert time.monotonic() < deadline, "the BLPOP never reached Redis"
+            await asyncio.sleep(0.01)  # Redis's view of a client: nothing to await but a poll
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
