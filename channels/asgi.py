@@ -7,7 +7,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from channels import DEFAULT_CHANNEL_LAYER
-from channels.layers.base import ChannelFull, MessageTooLarge
+from channels.layers.base import ChannelFull, MessageTooLarge, send_each
 
 if TYPE_CHECKING:
     from channels.routing import Router
@@ -113,14 +113,7 @@ class ChannelLayerWrapper:
         if hasattr(layer, "send_many"):
             flags = layer.send_many(messages) if messages else []
         else:
-            full_error = getattr(layer, "ChannelFull", ChannelFull)
-            flags = []
-            for channel, message in messages:
-                try:
-                    layer.send(channel, message)
-                    flags.append(True)
-                except full_error:
-                    flags.append(False)
+            flags = send_each(layer.send, messages, getattr(layer, "ChannelFull", ChannelFull))
         if hasattr(layer, "receive_batch"):
             return flags, layer.receive_batch(channels, limit, block=block)
         channel, message = layer.receive(channels, block=block)

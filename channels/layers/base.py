@@ -269,6 +269,20 @@ def compile_capacities(
 # --------------------------------------------------------------------------------------------
 
 
+def send_each(send: Any, messages: Sequence[tuple[str, dict]],
+              full_error: type[BaseException]) -> list[bool]:
+    """``send_many`` for a layer that only sends one at a time: True where queued, False where
+    ``send`` raised ``full_error``; any other error propagates."""
+    flags = []
+    for channel, message in messages:
+        try:
+            send(channel, message)
+            flags.append(True)
+        except full_error:
+            flags.append(False)
+    return flags
+
+
 class BaseChannelLayer:
     """Options, checks and aliases common to every backend.
 
@@ -352,15 +366,7 @@ class BaseChannelLayer:
         For callers with many replies at once (one round trip per shard on Redis). This
         generic version checks everything first, so bad input writes nothing.
         """
-        pairs = self._checked_pairs(messages)
-        flags = []
-        for channel, message in pairs:
-            try:
-                self.send(channel, message)
-                flags.append(True)
-            except ChannelFull:
-                flags.append(False)
-        return flags
+        return send_each(self.send, self._checked_pairs(messages), ChannelFull)
 
     async def send_many_async(self, messages: Sequence[tuple[str, dict]]) -> list[bool]:
         pairs = self._checked_pairs(messages)

@@ -54,6 +54,12 @@ def receive(layer, channel, timeout=WAIT):
     raise AssertionError(f"nothing arrived on {channel} within {timeout}s")
 
 
+def hello_request(reply_channel):
+    """An ``http.request`` for the test project's hello view."""
+    return {"reply_channel": reply_channel, "http_version": "1.1", "method": "GET",
+            "path": "/hello/", "query_string": b"", "headers": [[b"host", b"testserver"]]}
+
+
 def test_routes_messages_to_consumers_with_kwargs(layer):
     calls = queue.Queue()
     make_router(layer, [route("test.work", lambda m, **kw: calls.put((m["n"], kw)),
@@ -398,9 +404,7 @@ def test_http_requests_fire_request_signals_once(layer):
     request_finished.connect(on_finished)
     try:
         with RunningWorker(Worker(layer, signal_handlers=False)):
-            layer.send("http.request", {
-                "reply_channel": "http.response.P!c", "http_version": "1.1", "method": "GET",
-                "path": "/hello/", "query_string": b"", "headers": [[b"host", b"testserver"]]})
+            layer.send("http.request", hello_request("http.response.P!c"))
             reply = receive(layer, "http.response.P!")
     finally:
         request_started.disconnect(on_started)
@@ -428,21 +432,15 @@ def test_replies_of_the_last_message_go_out_even_when_the_worker_stops_after_it(
 
 
 def counting_redis_wrapper(redis_url, prefix, **options):
-    import redis
-
     from channels.layers.redis import RedisChannelLayer
+    from tests.redis_counting import CountingConnection
 
-    class CountingConnection(redis.Connection):
+    class Counting(CountingConnection):  # a counter of this test's own
         writes = 0
 
-        def send_packed_command(self, command, check_health=True):
-            CountingConnection.writes += 1
-            super().send_packed_command(command, check_health)
-
     raw = RedisChannelLayer(hosts=[redis_url], prefix=prefix,
-                            connection_kwargs={"connection_class": CountingConnection},
-                            **options)
-    return raw, ChannelLayerWrapper(raw, "redis", []), CountingConnection
+                            connection_kwargs={"connection_class": Counting}, **options)
+    return raw, ChannelLayerWrapper(raw, "redis", []), Counting
 
 
 def test_on_redis_a_reply_and_the_next_receive_share_one_round_trip(redis_url, unique_prefix):
@@ -507,9 +505,7 @@ def test_a_response_is_sent_even_if_request_finished_then_fails(layer, caplog):
     request_finished.connect(failing)
     try:
         with caplog.at_level(logging.ERROR), RunningWorker(Worker(layer, signal_handlers=False)):
-            layer.send("http.request", {
-                "reply_channel": "http.response.P!f", "http_version": "1.1", "method": "GET",
-                "path": "/hello/", "query_string": b"", "headers": [[b"host", b"testserver"]]})
+            layer.send("http.request", hello_request("http.response.P!f"))
             reply = receive(layer, "http.response.P!")
     finally:
         request_finished.disconnect(failing)

@@ -8,9 +8,9 @@ import asyncio
 from typing import Any
 
 import pytest
-import redis
 
 from channels.layers.redis import RedisChannelLayer
+from tests.redis_counting import CountingConnection
 
 
 def drain(layer: Any, channel: str) -> list[dict]:
@@ -88,14 +88,6 @@ def test_send_many_async_bad_input_writes_nothing(layer):
     with pytest.raises(TypeError):
         asyncio.run(scenario())
     assert layer.receive(["many.ok"]) == (None, None)
-
-
-class CountingConnection(redis.Connection):
-    writes = 0
-
-    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        CountingConnection.writes += 1
-        super().send_packed_command(command, check_health)
 
 
 def test_redis_send_many_is_one_round_trip_per_shard(redis_url, unique_prefix):

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from channels.layers.redis import RedisChannelLayer
+from tests.redis_counting import CountingConnection
 
 
 def test_sends_then_receives_what_was_queued(layer):
@@ -61,14 +62,6 @@ def test_bad_input_raises_and_neither_sends_nor_receives(layer, messages, error)
         layer.send_then_receive_batch(messages, ["str.requests"], 1)
     assert layer.receive(["str.ok"]) == (None, None)
     assert layer.receive(["str.requests"]) == ("str.requests", {"n": 1})  # still there
-
-
-class CountingConnection(redis.Connection):
-    writes = 0
-
-    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        CountingConnection.writes += 1
-        super().send_packed_command(command, check_health)
 
 
 def test_redis_does_both_in_one_round_trip(redis_url, unique_prefix):
