@@ -651,18 +651,23 @@ class RedisChannelLayer(BaseChannelLayer):
             return flags, self.receive_batch(channels, limit, block=block)
         [(shard, (indexes, keys, args))] = plans.items()
         pop_keys = self._shuffled_keys(queues)
-        # A non-blocking pop: were it BLMPOP, a push refused for a missing script (after a
-        # restart or failover) could only be retried once the blocking pop had timed out.
+        # Blocking (BLMPOP answers at once when something is queued) only once this
+        # connection has run a script: else a push refused for a missing script (a restarted
+        # or new server) could only be retried after the blocking pop had timed out.
+        blocking = block and self._direct.scripts_known(shard)
+        pop = (("BLMPOP", self.blocking_timeout) if blocking else ("LMPOP",)) + (
+            len(pop_keys), *pop_keys, "LEFT", "COUNT", limit)
         with self._guard(shard):
             pushed, popped = self._direct.pipeline(shard, [
-                ("EVALSHA", self._scripts["push"].sha, len(keys), *keys, *args),
-                ("LMPOP", len(pop_keys), *pop_keys, "LEFT", "COUNT", limit)])
+                ("EVALSHA", self._scripts["push"].sha, len(keys), *keys, *args), pop])
         try:
             with self._guard(shard):
                 if isinstance(pushed, redis.exceptions.NoScriptError):  # push again
                     pushed = self._evalsha_args(shard, "push", [len(keys), *keys, *args])
                 elif isinstance(pushed, redis.exceptions.ResponseError):
                     raise pushed
+                else:
+                    self._direct.mark_scripts_known(shard)
         except BaseException:
             # The pop ran whatever became of the push: what it took must not be lost with
             # the error, so it waits in the stash for the next receive.
@@ -682,6 +687,8 @@ class RedisChannelLayer(BaseChannelLayer):
                 return flags, received
             # All expired: there may be live entries behind them.
             return flags, self.receive_batch(channels, limit, block=block)
+        if blocking:  # waited blocking_timeout already
+            return flags, []
         if not block or len(usable) != 1 or self._pops_pending(queues):
             return flags, self.receive_batch(channels, limit, block=block) if block else []
         # Nothing queued: wait right away, without receive_batch's non-blocking pop first.
@@ -782,10 +789,12 @@ class RedisChannelLayer(BaseChannelLayer):
         loading it."""
         script = self._scripts[name]
         try:
-            return self._direct.call(shard, "EVALSHA", script.sha, *args)
+            reply = self._direct.call(shard, "EVALSHA", script.sha, *args)
         except redis.exceptions.NoScriptError:
             self._direct.call(shard, "SCRIPT", "LOAD", script.script)
-            return self._direct.call(shard, "EVALSHA", script.sha, *args)
+            reply = self._direct.call(shard, "EVALSHA", script.sha, *args)
+        self._direct.mark_scripts_known(shard)
+        return reply
 
     def _wait_any_shard_sync(self, by_shard: dict[int, list[str]], remaining: float) -> None:
         """Block on every shard at once (channels_redis#50: no shard may stall another).

@@ -38,6 +38,7 @@ class ThreadConnections:
             # New thread, or a forked child: never share a socket with the parent process.
             local.pid = pid
             local.by_shard = {}
+            local.scripted = set()
         conn = local.by_shard.get(shard)
         if conn is None:
             pool = self._pools[shard]
@@ -77,6 +78,7 @@ class ThreadConnections:
             # connect() explicitly, as the pool does: a Sentinel-managed connection finds its
             # master there, while the implicit connect of send_command would go to its default
             # address (redis-py 8).
+            self._local.scripted.discard(shard)
             conn.connect()
         replies: list[Any] = []
         try:
@@ -93,6 +95,16 @@ class ThreadConnections:
             conn.disconnect()
             raise
         return replies
+
+    def scripts_known(self, shard: int) -> bool:
+        """Whether this thread's connection to ``shard`` has run one of the layer's scripts
+        since it connected, so the server has them (a restart or a failover means a new
+        connection; only an explicit ``SCRIPT FLUSH`` gets past this)."""
+        return shard in getattr(self._local, "scripted", ())
+
+    def mark_scripts_known(self, shard: int) -> None:
+        self.connection(shard)  # sets up this thread's state if need be
+        self._local.scripted.add(shard)
 
     def close(self) -> None:
         """Disconnect every thread's connections (a later call reconnects)."""

@@ -470,6 +470,37 @@ def test_on_redis_a_reply_and_the_next_receive_share_one_round_trip(redis_url, u
         raw.close()
 
 
+def test_on_redis_an_idle_worker_sends_each_reply_with_its_blocking_receive(redis_url,
+                                                                          unique_prefix):
+    # Requests one at a time (each after the last reply): the reply and the next blocking pop
+    # still share a write, so the worker writes once per request, not three times.
+    from channels.layers.redis import RedisChannelLayer
+
+    raw, wrapper, counting = counting_redis_wrapper(redis_url, unique_prefix)
+    client = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)  # not counted
+
+    def echo(message):
+        message.reply_channel.send({"echo": message["n"]})
+    make_router(wrapper, [route("test.echo", echo)])
+    try:
+        with RunningWorker(Worker(wrapper, signal_handlers=False)):
+            client.send("test.echo", {"n": -1, "reply_channel": "test.reply.P!y"})  # warm up
+            assert receive(client, "test.reply.P!")["echo"] == -1
+            writes = counting.writes
+            got = []
+            for n in range(20):
+                client.send("test.echo", {"n": n, "reply_channel": "test.reply.P!y"})
+                got.append(receive(client, "test.reply.P!")["echo"])
+            used = counting.writes - writes
+        assert got == list(range(20))
+        # 20, plus a blocking pop that timed out if the machine stalled for a second.
+        assert used <= 24, f"{used} round trips for 20 requests"
+    finally:
+        client.close()
+        raw.flush()
+        raw.close()
+
+
 def test_on_redis_a_deferred_reply_to_a_full_channel_is_retried_until_it_fits(
         redis_url, unique_prefix):
     from channels.layers.redis import RedisChannelLayer

@@ -60,15 +60,26 @@ def test_close_disconnects_the_connections_of_every_thread(redis_url, unique_pre
     admin = redis.Redis.from_url(redis_url)
     try:
         ids = [client_id(layer)]
-        thread = threading.Thread(target=lambda: ids.append(client_id(layer)))
+        connected_there, release = threading.Event(), threading.Event()
+
+        def other_thread() -> None:
+            ids.append(client_id(layer))
+            connected_there.set()
+            release.wait(10)  # alive: a thread that ends takes its connections with it
+
+        thread = threading.Thread(target=other_thread)
         thread.start()
-        thread.join(10)
-        assert len(ids) == 2
-        connected = {int(c["id"]) for c in admin.client_list()}
-        assert set(ids) <= connected
-        layer.close()
-        connected = {int(c["id"]) for c in admin.client_list()}
-        assert not set(ids) & connected
+        try:
+            assert connected_there.wait(10)
+            assert len(ids) == 2
+            connected = {int(c["id"]) for c in admin.client_list()}
+            assert set(ids) <= connected
+            layer.close()  # from this thread, while the other still holds its connection
+            connected = {int(c["id"]) for c in admin.client_list()}
+            assert not set(ids) & connected
+        finally:
+            release.set()
+            thread.join(10)
         layer.send("conn.c", {"n": 3})  # usable again: it reconnects
         assert layer.receive(["conn.c"]) == ("conn.c", {"n": 3})
     finally:
@@ -166,4 +177,23 @@ def test_a_command_cancelled_half_way_never_leaves_its_reply_for_the_next(
     finally:
         admin.delete(key)
         admin.close()
+        layer.close()
+
+
+def test_a_reconnected_connection_no_longer_counts_as_knowing_the_scripts(redis_url,
+                                                                         unique_prefix):
+    # A new connection may be to a restarted server that lost them: the pipelined
+    # send-then-receive must not block behind a push that may come back NOSCRIPT.
+    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        assert not layer._direct.scripts_known(0)
+        layer.send("conn.f", {"n": 1})
+        assert layer._direct.scripts_known(0)
+        admin.client_kill_filter(_id=client_id(layer))
+        assert client_id(layer)  # reconnects (the dropped connection is noticed first)
+        assert not layer._direct.scripts_known(0)
+    finally:
+        admin.close()
+        layer.flush()
         layer.close()

@@ -117,8 +117,9 @@ def test_redis_keeps_what_it_popped_when_the_push_beside_it_fails(redis_url, uni
 
 
 def test_redis_after_a_restart_a_blocking_call_sends_at_once(second_redis_url, unique_prefix):
-    # A push refused for a missing script must be retried before the receive waits, not
-    # after blocking_timeout.
+    # A connection that has not run a script yet (as every connection after a restart) pops
+    # without blocking first: a push refused for a missing script is retried before the
+    # receive waits, not after blocking_timeout.
     layer = RedisChannelLayer(hosts=[second_redis_url], prefix=unique_prefix,
                               blocking_timeout=3)
     reader = RedisChannelLayer(hosts=[second_redis_url], prefix=unique_prefix)
