@@ -303,7 +303,9 @@ def test_full_connect_channel_refuses_with_503(backend_env, start_server):
         conn.send(rawclient.handshake_request("/ws/first"))  # fills websocket.connect
         server.wait_for_output(r"WSCONNECTING /ws/first")
         with pytest.raises(InvalidStatus) as caught:
-            connect(server.ws_url + "/ws/second", open_timeout=5)
+            # The server retries a full websocket.connect for CONNECT_RETRY_SECONDS (4 s)
+            # before the 503: leave room for a loaded machine.
+            connect(server.ws_url + "/ws/second", open_timeout=15)
         assert caught.value.response.status_code == 503
     finally:
         conn.close()
