@@ -103,7 +103,7 @@ class ThreadConnections:
         return shard in getattr(self._local, "scripted", ())
 
     def mark_scripts_known(self, shard: int) -> None:
-        self.connection(shard)  # sets up this thread's state if need be
+        """After a script ran on this thread's connection (whose state ``call`` set up)."""
         self._local.scripted.add(shard)
 
     def close(self) -> None:

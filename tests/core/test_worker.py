@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -431,7 +432,10 @@ def test_replies_of_the_last_message_go_out_even_when_the_worker_stops_after_it(
     assert layer.receive(["test.reply.S!"]) == ("test.reply.S!a", {"echo": 7})
 
 
-def counting_redis_wrapper(redis_url, prefix, **options):
+@contextlib.contextmanager
+def counting_echo_worker(redis_url, prefix):
+    """A worker echoing ``test.echo`` on Redis, whose layer counts the writes it makes, and a
+    client layer of its own (not counted); yields ``(client, counting class)``."""
     from channels.layers.redis import RedisChannelLayer
     from tests.redis_counting import CountingConnection
 
@@ -439,51 +443,42 @@ def counting_redis_wrapper(redis_url, prefix, **options):
         writes = 0
 
     raw = RedisChannelLayer(hosts=[redis_url], prefix=prefix,
-                            connection_kwargs={"connection_class": Counting}, **options)
-    return raw, ChannelLayerWrapper(raw, "redis", []), Counting
-
-
-def test_on_redis_a_reply_and_the_next_receive_share_one_round_trip(redis_url, unique_prefix):
-    from channels.layers.redis import RedisChannelLayer
-
-    raw, wrapper, counting = counting_redis_wrapper(redis_url, unique_prefix)
-    client = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)  # not counted
+                            connection_kwargs={"connection_class": Counting})
+    wrapper = ChannelLayerWrapper(raw, "redis", [])
+    client = RedisChannelLayer(hosts=[redis_url], prefix=prefix)
 
     def echo(message):
         message.reply_channel.send({"echo": message["n"]})
     make_router(wrapper, [route("test.echo", echo)])
     try:
-        # Queued up front, as under load: each reply rides with the next request's pop.
-        for n in range(30):
-            client.send("test.echo", {"n": n, "reply_channel": "test.reply.P!x"})
-        writes = counting.writes
-        with RunningWorker(Worker(wrapper, signal_handlers=False)):
-            got = [receive(client, "test.reply.P!")["echo"] for _ in range(30)]
-            used = counting.writes - writes
-        assert got == list(range(30))
-        # One write per request (its reply with the next pop), give or take the first pop, a
-        # script load and idle pops after the last: 60+ if replies and pops went separately.
-        assert used <= 38, f"{used} round trips for 30 requests"
+        yield client, Counting, Worker(wrapper, signal_handlers=False)
     finally:
         client.close()
         raw.flush()
         raw.close()
 
 
+def test_on_redis_a_reply_and_the_next_receive_share_one_round_trip(redis_url, unique_prefix):
+    with counting_echo_worker(redis_url, unique_prefix) as (client, counting, worker):
+        # Queued up front, as under load: each reply rides with the next request's pop.
+        for n in range(30):
+            client.send("test.echo", {"n": n, "reply_channel": "test.reply.P!x"})
+        writes = counting.writes
+        with RunningWorker(worker):
+            got = [receive(client, "test.reply.P!")["echo"] for _ in range(30)]
+            used = counting.writes - writes
+    assert got == list(range(30))
+    # One write per request (its reply with the next pop), give or take the first pop, a
+    # script load and idle pops after the last: 60+ if replies and pops went separately.
+    assert used <= 38, f"{used} round trips for 30 requests"
+
+
 def test_on_redis_an_idle_worker_sends_each_reply_with_its_blocking_receive(redis_url,
                                                                           unique_prefix):
     # Requests one at a time (each after the last reply): the reply and the next blocking pop
     # still share a write, so the worker writes once per request, not three times.
-    from channels.layers.redis import RedisChannelLayer
-
-    raw, wrapper, counting = counting_redis_wrapper(redis_url, unique_prefix)
-    client = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)  # not counted
-
-    def echo(message):
-        message.reply_channel.send({"echo": message["n"]})
-    make_router(wrapper, [route("test.echo", echo)])
-    try:
-        with RunningWorker(Worker(wrapper, signal_handlers=False)):
+    with counting_echo_worker(redis_url, unique_prefix) as (client, counting, worker):
+        with RunningWorker(worker):
             client.send("test.echo", {"n": -1, "reply_channel": "test.reply.P!y"})  # warm up
             assert receive(client, "test.reply.P!")["echo"] == -1
             writes = counting.writes
@@ -492,13 +487,9 @@ def test_on_redis_an_idle_worker_sends_each_reply_with_its_blocking_receive(redi
                 client.send("test.echo", {"n": n, "reply_channel": "test.reply.P!y"})
                 got.append(receive(client, "test.reply.P!")["echo"])
             used = counting.writes - writes
-        assert got == list(range(20))
-        # 20, plus a blocking pop that timed out if the machine stalled for a second.
-        assert used <= 24, f"{used} round trips for 20 requests"
-    finally:
-        client.close()
-        raw.flush()
-        raw.close()
+    assert got == list(range(20))
+    # 20, plus a blocking pop that timed out if the machine stalled for a second.
+    assert used <= 24, f"{used} round trips for 20 requests"
 
 
 def test_on_redis_a_deferred_reply_to_a_full_channel_is_retried_until_it_fits(
