@@ -119,8 +119,8 @@ class _AsyncState:
     # Non-blocking pops whose caller was cancelled while Redis was answering: what they bring
     # back goes to the stash.
     orphans: set = field(default_factory=set)
-    # Blocking pops that handed their entries out and are still updating per-socket counts
-    # (awaited by close_async, never by a receive: that would put the round trip back).
+    # Timer-sent per-socket count updates in flight (awaited by close_async, never by a
+    # receive: that would put the round trip back).
     uncounting: set = field(default_factory=set)
     # Per shard: per-socket count updates owed for entries a blocking pop took, sent in the
     # same write as that shard's next pop (or by a timer, UNCOUNT_DELAY later at most).
@@ -687,11 +687,10 @@ class RedisChannelLayer(BaseChannelLayer):
                 return flags, received
             # All expired: there may be live entries behind them.
             return flags, self.receive_batch(channels, limit, block=block)
-        if blocking:  # waited blocking_timeout already
+        if blocking or not block:  # nothing queued (for blocking_timeout, if it blocked)
             return flags, []
-        if not block or len(usable) != 1 or self._pops_pending(queues):
-            return flags, self.receive_batch(channels, limit, block=block) if block else []
-        # Nothing queued: wait right away, without receive_batch's non-blocking pop first.
+        # Nothing queued: wait right away, without receive_batch's non-blocking pop first
+        # (one shard and no other pop pending on these queues: checked above).
         return flags, self._decode_all(
             self._block_pop_sync(shard, usable[shard], limit, self.blocking_timeout))
 
@@ -1162,9 +1161,8 @@ class RedisChannelLayer(BaseChannelLayer):
                                                       [len(keys), *keys, *args])
 
     async def _block_pop_async(self, state: _AsyncState, shard: int, queues: list[str],
-                               limit: int, timeout: float,
-                               deliver: Any = None) -> list[bytes]:
-        """Blocking pop; ``deliver(entries)`` runs as soon as they arrive.
+                               limit: int, timeout: float) -> list[bytes]:
+        """Blocking pop; the entries come back at once.
 
         Entries of process channels owe an update of their per-socket counts. It is not sent
         as a command of its own (a second round trip per reply, on a server's busiest path)
@@ -1191,8 +1189,6 @@ class RedisChannelLayer(BaseChannelLayer):
             if not self._native_pop:
                 popped = await self._pop_call_async(state, shard, ("BLPOP", *keys, timeout))
                 entries = [popped[1]] if popped else []
-            if deliver is not None:
-                deliver(entries)
             uncount = self._uncount_plan(entries)
             if uncount is not None:
                 self._owe_uncount(state, shard, uncount)
@@ -1282,28 +1278,15 @@ class RedisChannelLayer(BaseChannelLayer):
 
     async def _pop_async_into_stash(self, state: _AsyncState, key: tuple, shard: int,
                                     queues: list[str], count: int) -> None:
-        released = False
-
-        def deliver(entries: list[bytes]) -> None:
-            # From here on this pop takes nothing more: a new receive may start its own pop
-            # while this one updates the counts, and close_async still waits for it.
-            nonlocal released
-            released = True
-            task = state.inflight.pop(key, None)
-            self._count_pending_pop(queues, -1)
-            if task is not None:
-                state.uncounting.add(task)
-                task.add_done_callback(state.uncounting.discard)
-            for entry in entries:
-                self._stash_entry(entry)
-
         try:
-            await self._block_pop_async(state, shard, queues, count, self.blocking_timeout,
-                                        deliver)
+            entries = await self._block_pop_async(state, shard, queues, count,
+                                                  self.blocking_timeout)
         finally:
-            if not released:
-                state.inflight.pop(key, None)
-                self._count_pending_pop(queues, -1)
+            # This pop takes nothing more: a new receive may start its own.
+            state.inflight.pop(key, None)
+            self._count_pending_pop(queues, -1)
+        for entry in entries:
+            self._stash_entry(entry)
 
     async def new_channel_async(self, pattern: str) -> str:
         validate_new_channel_pattern(pattern)
