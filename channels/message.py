@@ -145,6 +145,11 @@ class PendingMessageStore:
         """
         messages = getattr(self.threadlocal, "messages", None) or []
         self.threadlocal.messages = None
+        self.send_all(messages)
+
+    def send_all(self, messages: list[tuple[Any, dict[str, Any], float | None]]) -> None:
+        """Send buffered entries (as ``take_channel_sends`` returns them) in order; never
+        raises."""
         for sender, message, retry_time in messages:
             self.send_or_log(sender, message, retry_time)
 

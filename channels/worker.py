@@ -173,8 +173,7 @@ class Worker:
         except (TypeError, ValueError, MessageTooLarge):
             # A reply the layer refuses, found before anything was written: send them one by
             # one, so only that one is logged and dropped.
-            self._deferred = deferred
-            self._send_deferred()
+            pending_message_store.send_all(deferred)
             return self._receive(channels)
         except Exception:
             logger.error("Could not send %d buffered message(s) to %s (some may have gone out) "
@@ -187,8 +186,7 @@ class Worker:
 
     def _send_deferred(self) -> None:
         deferred, self._deferred = self._deferred, []
-        for sender, message, retry_time in deferred:
-            pending_message_store.send_or_log(sender, message, retry_time)
+        pending_message_store.send_all(deferred)
 
     def _receive(self, channels: list[str]) -> list[tuple[str, dict[str, Any]]]:
         """One blocking receive (bounded by the layer): a batch when ``batch_size`` > 1.
