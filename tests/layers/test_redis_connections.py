@@ -167,6 +167,14 @@ def test_a_command_cancelled_half_way_never_leaves_its_reply_for_the_next(
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
+        # The interrupted connection is closed, not handed to the next command ...
+        assert await conns.call(0, "CLIENT", "ID") != ours
+        # ... and once Redis has seen it go (the close is not waited for, so a push before
+        # that could still be handed to the dead pop), a new entry reaches the next command.
+        deadline = time.monotonic() + 10
+        while any(int(c["id"]) == ours for c in admin.client_list()):
+            assert time.monotonic() < deadline, "Redis still lists the interrupted connection"
+            await asyncio.sleep(0.01)
         admin.rpush(key, b"later")
         assert await conns.call(0, "LPOP", key) == b"later"
         assert not conns._idle[0] or all(c.is_connected for c in conns._idle[0])
