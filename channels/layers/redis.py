@@ -184,7 +184,7 @@ class RedisChannelLayer(BaseChannelLayer):
         self._inflight: dict[tuple, concurrent.futures.Future] = {}
         # Blocking receives waiting while another caller's pop may bring their message into
         # the stash (waiter -> its queues), and how many such pops run per queue.
-        self._stash_waiters: dict[concurrent.futures.Future, frozenset[str]] = {}
+        self._stash_waiters: dict[concurrent.futures.Future | _LoopWaiter, frozenset[str]] = {}
         self._pending_pops: Counter[str] = Counter()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._down_until: dict[int, float] = {}
@@ -528,7 +528,23 @@ class RedisChannelLayer(BaseChannelLayer):
                 waiter.set_result(None)
         return waiter
 
-    def _unwatch_stash(self, waiter: concurrent.futures.Future) -> None:
+    def _watch_stash_async(self, queues: list[str]) -> _LoopWaiter:
+        """``_watch_stash`` for a coroutine: its ``future`` belongs to the running loop.
+
+        The stash is filled by the loop's own pops far more often than by another thread's;
+        resolved from the loop's thread, the future is set directly, where a concurrent future
+        wrapped for asyncio would cost a write to the loop's self-pipe (two system calls and a
+        pass of the loop) on every wake-up of a server's reply loop.
+        """
+        loop = asyncio.get_running_loop()
+        waiter = _LoopWaiter(loop, loop.create_future())
+        with self._lock:
+            self._stash_waiters[waiter] = frozenset(queues)
+            if any(queue in self._stash for queue in queues):
+                waiter.future.set_result(None)
+        return waiter
+
+    def _unwatch_stash(self, waiter: concurrent.futures.Future | _LoopWaiter) -> None:
         with self._lock:
             self._stash_waiters.pop(waiter, None)
 
@@ -1261,8 +1277,8 @@ class RedisChannelLayer(BaseChannelLayer):
                 task.add_done_callback(lambda done: done.cancelled() or done.exception())
                 state.inflight[key] = task
             tasks.append(task)
-        waiter = self._watch_stash([q for queues in by_shard.values() for q in queues])
-        wake = asyncio.wrap_future(waiter)
+        waiter = self._watch_stash_async([q for queues in by_shard.values() for q in queues])
+        wake = waiter.future
         try:
             done, _ = await asyncio.wait([*tasks, wake], timeout=remaining,
                                          return_when=asyncio.FIRST_COMPLETED)
@@ -1476,8 +1492,32 @@ def _entry_channel(entry: bytes) -> str:
         return ""
 
 
-def _resolve(waiter: concurrent.futures.Future) -> None:
+class _LoopWaiter:
+    """A stash waiter of a coroutine: its loop and the asyncio future to resolve there."""
+
+    __slots__ = ("loop", "future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future) -> None:
+        self.loop = loop
+        self.future = future
+
+
+def _resolve(waiter: concurrent.futures.Future | _LoopWaiter) -> None:
+    if isinstance(waiter, _LoopWaiter):
+        if asyncio._get_running_loop() is waiter.loop:
+            _set_woken(waiter.future)
+        else:
+            try:
+                waiter.loop.call_soon_threadsafe(_set_woken, waiter.future)
+            except RuntimeError:  # that loop is closed: nobody is waiting any more
+                pass
+        return
     try:
         waiter.set_result(None)
     except concurrent.futures.InvalidStateError:  # already woken, or given up on
         pass
+
+
+def _set_woken(future: asyncio.Future) -> None:
+    if not future.done():  # already woken, or given up on
+        future.set_result(None)
