@@ -15,6 +15,7 @@ import asyncio
 import html
 import logging
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
@@ -152,7 +153,11 @@ class WebRequest(http.Request):
         if self.server.http_timeout is not None:
             self._response_deadline = self.server.timeouts.deadline(self._timed_out)
             self._response_deadline.arm(self.server.http_timeout)
-        self.server.loop.create_task(self._forward(message, more_body))
+        sender = self.server.request_sender
+        if more_body or not sender.batching:
+            self.server.loop.create_task(self._forward(message, more_body))
+        else:
+            sender.submit(message).add_done_callback(partial(self._request_sent, message))
 
     def _header_list(self) -> list[list[bytes]]:
         """Lower-cased ``[name, value]`` pairs, one per value, in arrival order per name.
@@ -169,6 +174,19 @@ class WebRequest(http.Request):
             pairs.extend([lowered, value] for value in values)
         return pairs
 
+    def _request_sent(self, message: dict, future: asyncio.Future) -> None:
+        """Outcome of a body-less request handed straight to the coalescing sender."""
+        if future.cancelled():
+            return  # shutting down, as for a cancelled ``_forward``
+        exc = future.exception()
+        if exc is None:
+            self._forwarded()
+        elif isinstance(exc, LayerUnavailable):
+            # Nothing was written: the usual path retries it briefly before answering 503.
+            self.server.loop.create_task(self._forward(message, False))
+        else:
+            self._not_forwarded(message, exc)
+
     async def _forward(self, message: dict, more_body: bool) -> None:
         layer = self.server.channel_layer
         try:
@@ -179,24 +197,32 @@ class WebRequest(http.Request):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - each failure is answered below
-            if is_channel_full(layer, exc):
-                logger.warning("http.request is full: answered %s %s with 503",
-                               message["method"], message["path"])
-                self.respond_error(503, "Request queue full.")
-            elif is_message_too_large(layer, exc):
-                logger.warning("http.request too large for the layer: %r", exc)
-                self.respond_error(431, "Request headers too large.")
-            else:
-                logger.error("Could not send http.request (channel layer unavailable?): %r", exc)
-                self.respond_error(503, "Service unavailable: channel layer unreachable.")
+            self._not_forwarded(message, exc)
             return
+        if self._forwarded() and more_body:
+            await self._send_body(message["body_channel"])
+
+    def _forwarded(self) -> bool:
+        """The app has the request; whether the client is still there to send it a body."""
         self.forwarded = True
         if self._disconnected:
             # The client left while the request was on its way: the app must still hear of it.
             self._notify_disconnect()
-            return
-        if more_body:
-            await self._send_body(message["body_channel"])
+            return False
+        return True
+
+    def _not_forwarded(self, message: dict, exc: BaseException) -> None:
+        layer = self.server.channel_layer
+        if is_channel_full(layer, exc):
+            logger.warning("http.request is full: answered %s %s with 503",
+                           message["method"], message["path"])
+            self.respond_error(503, "Request queue full.")
+        elif is_message_too_large(layer, exc):
+            logger.warning("http.request too large for the layer: %r", exc)
+            self.respond_error(431, "Request headers too large.")
+        else:
+            logger.error("Could not send http.request (channel layer unavailable?): %r", exc)
+            self.respond_error(503, "Service unavailable: channel layer unreachable.")
 
     async def _send_body(self, body_channel: str) -> None:
         """Stream the rest of the body; a full body channel is waited on (the app reads it)."""

@@ -2,8 +2,9 @@
 
 Run as ``channels-server tests.server.echo_app:channel_layer``. Configured by environment:
 ``ECHO_BACKEND`` (``memory``/``redis``), ``ECHO_REDIS_URL``, ``ECHO_PREFIX``, ``ECHO_CAPACITIES``
-(``channel=n,channel=n``), ``ECHO_WORKER`` (``0`` = no worker thread). What it answers depends on
-the request path (see ``EchoWorker``), so each test picks a behaviour by URL.
+(``channel=n,channel=n``), ``ECHO_MAX_MESSAGE_SIZE``, ``ECHO_WORKER`` (``0`` = no worker
+thread). What it answers depends on the request path (see ``EchoWorker``), so each test picks a
+behaviour by URL.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def _capacities() -> dict[str, int]:
 def make_layer() -> Any:
     backend = os.environ.get("ECHO_BACKEND", "memory")
     options: dict[str, Any] = {"channel_capacity": _capacities(), "blocking_timeout": 1}
+    if os.environ.get("ECHO_MAX_MESSAGE_SIZE"):
+        options["max_message_size"] = int(os.environ["ECHO_MAX_MESSAGE_SIZE"])
     if backend == "redis":
         from channels.layers.redis import RedisChannelLayer
 

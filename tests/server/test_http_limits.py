@@ -56,6 +56,16 @@ def test_headers_too_large_is_a_431(limited_server):
     _still_serves(limited_server)
 
 
+def test_a_request_too_large_for_the_layer_is_a_431_and_others_still_pass(start_server,
+                                                                          backend_env):
+    # Within the server's own header limit, but over the layer's message size: the send
+    # fails for that request alone, which is answered at once instead of timing out.
+    server = start_server([], {**backend_env, "ECHO_MAX_MESSAGE_SIZE": "4000"})
+    response = requests.get(server.url + "/", headers={"X-Big": "v" * 6000}, timeout=5)
+    assert response.status_code == 431
+    _still_serves(server)
+
+
 def test_too_many_headers_is_a_431(limited_server):
     headers = b"".join(b"X-H%d: 1\r\n" % i for i in range(150))
     response = rawclient.exchange(limited_server.port,
