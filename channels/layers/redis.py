@@ -1277,16 +1277,30 @@ class RedisChannelLayer(BaseChannelLayer):
                 task.add_done_callback(lambda done: done.cancelled() or done.exception())
                 state.inflight[key] = task
             tasks.append(task)
+        # Woken by an entry reaching the stash (set directly by the pop's own step: a reply
+        # is handed over one pass of the loop after Redis answers), or by a pop ending without
+        # one (timed out, failed). Not ``asyncio.wait``: its callbacks would cost two more
+        # passes of the loop on every wake-up of a server's reply loop.
         waiter = self._watch_stash_async([q for queues in by_shard.values() for q in queues])
         wake = waiter.future
+
+        def ended(_task: asyncio.Task) -> None:
+            _set_woken(wake)
+
+        for task in tasks:
+            task.add_done_callback(ended)
         try:
-            done, _ = await asyncio.wait([*tasks, wake], timeout=remaining,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            async with asyncio.timeout(remaining):
+                await wake
+        except TimeoutError:
+            pass
         finally:
             self._unwatch_stash(waiter)
             wake.cancel()
+            for task in tasks:
+                task.remove_done_callback(ended)
         shards = list(by_shard)
-        failed = [task for task in done if task is not wake
+        failed = [task for task in tasks if task.done()
                   and not task.cancelled() and task.exception() is not None]
         for task in failed:
             self._mark_down(shards[tasks.index(task)], task.exception())

@@ -3,7 +3,8 @@
 Every HTTP request is one ``http.request`` send, and a layer round trip costs the interface
 server more CPU than the rest of the request (command packing, socket writes and reads). Under
 load the reactor reads several requests in one pass over the ready sockets; their sends are
-collected until that pass ends (``loop.call_soon``) and go as one ``send_many_async``. Nothing
+collected until that pass ends (a task started by the first of them runs on the next pass) and
+go as one ``send_many_async``. Nothing
 waits for an earlier send to finish, so coalescing adds no round trip of latency: a lone request
 is sent at the end of the pass that read it, as before, and the batches grow with the load.
 
@@ -71,22 +72,30 @@ class CoalescingSender:
         future = loop.create_future()
         self.waiting.append((message, future))
         if not self._flush_scheduled:
+            # The task's first step runs on the loop's next pass, after every callback of this
+            # one: the batch it takes is what this pass queued.
             self._flush_scheduled = True
-            loop.call_soon(self._flush)
+            self._track(loop.create_task(self._flush()))
         return future
 
     @property
     def in_flight(self) -> bool:
         return bool(self._in_flight or self.waiting)
 
-    def _flush(self) -> None:
+    def _track(self, task: asyncio.Task) -> None:
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _flush(self) -> None:
         self._flush_scheduled = False
         pending, self.waiting = self.waiting, []
+        batches = [pending[start:start + self.max_batch]
+                   for start in range(0, len(pending), self.max_batch)]
         loop = asyncio.get_running_loop()
-        for start in range(0, len(pending), self.max_batch):
-            task = loop.create_task(self._send_batch(pending[start:start + self.max_batch]))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+        for batch in batches[1:]:
+            self._track(loop.create_task(self._send_batch(batch)))
+        if batches:
+            await self._send_batch(batches[0])
 
     async def _send_batch(self, batch: list[_Entry]) -> None:
         # A caller cancelled since it queued its message has given up on it: never send it.
