@@ -11,6 +11,7 @@ exactly as the pool would make them (same class and options, so TLS, auth, Senti
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import weakref
@@ -139,6 +140,17 @@ class LoopConnections:
         self._pools = list(pools)
         self._idle: list[list[Any]] = [[] for _ in self._pools]
         self._made: set[Any] = set()
+        # The pools' socket_timeout bounds each call here as a whole (connecting included),
+        # and the connections are made without it: redis-py would wrap every write in
+        # ``asyncio.wait_for`` (a task of its own: three passes of the event loop per command)
+        # and every read in a timeout of its own.
+        self._timeouts: list[float | None] = []
+        self._connection_kwargs: list[dict[str, Any]] = []
+        for pool in self._pools:
+            kwargs = dict(pool.connection_kwargs)
+            self._timeouts.append(kwargs.get("socket_timeout"))
+            kwargs["socket_timeout"] = None
+            self._connection_kwargs.append(kwargs)
 
     async def _take(self, shard: int) -> Any:
         idle = self._idle[shard]
@@ -150,8 +162,7 @@ class LoopConnections:
             except (redis.exceptions.ConnectionError, OSError):
                 pass
             await self._drop(conn)
-        pool = self._pools[shard]
-        conn = pool.connection_class(**pool.connection_kwargs)
+        conn = self._pools[shard].connection_class(**self._connection_kwargs[shard])
         self._made.add(conn)
         try:
             await conn.connect()  # explicitly: a Sentinel-managed one finds its master here
@@ -181,6 +192,17 @@ class LoopConnections:
         A connection interrupted half-way (cancelled, timed out, dropped) is closed, never
         reused: its next reply would belong to the command that was interrupted.
         """
+        timeout = self._timeouts[shard]
+        if timeout is None:
+            return await self._pipeline(shard, commands)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._pipeline(shard, commands)
+        except TimeoutError:
+            raise redis.exceptions.TimeoutError(
+                f"Timeout: Redis did not answer within socket_timeout ({timeout} s)") from None
+
+    async def _pipeline(self, shard: int, commands: Sequence[Sequence[Any]]) -> list[Any]:
         conn = await self._take(shard)
         replies: list[Any] = []
         try:
