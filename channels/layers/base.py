@@ -49,7 +49,15 @@ class MessageTooLarge(Exception):
 
 
 class LayerUnavailable(ConnectionError):
-    """The layer's storage cannot be reached; the call wrote nothing and may be retried."""
+    """The layer's storage cannot be reached.
+
+    Usually (refused, or a dead connection noticed before anything went out) the call wrote
+    nothing and may be retried. ``maybe_written`` is true when the storage stopped answering
+    after the call was sent (a timeout, a connection lost mid-command): it may have taken
+    effect, and a retry may deliver the message twice.
+    """
+
+    maybe_written: bool = False
 
 
 # --------------------------------------------------------------------------------------------

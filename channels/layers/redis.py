@@ -72,7 +72,7 @@ _SCRIPTS = {
 
 
 class RedisLayerUnavailable(LayerUnavailable, redis.exceptions.ConnectionError):
-    """A Redis shard could not be reached; nothing was written by the failed call."""
+    """A Redis shard could not be reached, or stopped answering (see ``maybe_written``)."""
 
     def __init__(self, *args: Any) -> None:
         # The builtin ConnectionError base does not chain to redis-py's __init__, whose
@@ -102,9 +102,10 @@ class _Guard:
     def __exit__(self, kind: Any, exc: BaseException | None, traceback: Any) -> None:
         if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)) \
                 and not isinstance(exc, RedisLayerUnavailable):
-            raise RedisLayerUnavailable(
-                f"Redis shard {self.layer._shard_label(self.shard)} is unavailable: {exc}"
-            ) from exc
+            unavailable = RedisLayerUnavailable(
+                f"Redis shard {self.layer._shard_label(self.shard)} is unavailable: {exc}")
+            unavailable.maybe_written = getattr(exc, "maybe_written", False)
+            raise unavailable from exc
 
 
 @dataclass

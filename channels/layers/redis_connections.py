@@ -19,13 +19,28 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
-from redis.connection import HiredisRespSerializer
-from redis.utils import HIREDIS_AVAILABLE
 
 #: redis-py's synchronous connections pack commands with hiredis (in C) when it is installed;
 #: its asyncio ones always pack in Python, a few percent of an interface server's CPU. The
-#: event-loop connections below use the same packer as the synchronous ones.
-_HIREDIS_PACKER = HiredisRespSerializer() if HIREDIS_AVAILABLE else None
+#: event-loop connections below use the same packer as the synchronous ones, when the
+#: installed hiredis and redis-py have it (older ones fall back to redis-py's own packing).
+try:
+    import hiredis
+    from redis.connection import HiredisRespSerializer
+except ImportError:  # pragma: no cover - hiredis is a dependency; kept optional here
+    _HIREDIS_PACKER = None
+else:
+    _HIREDIS_PACKER = HiredisRespSerializer() if hasattr(hiredis, "pack_command") else None
+
+
+def _mark_maybe_written(exc: BaseException) -> None:
+    """A connection error or timeout after the command went out: Redis may have run it.
+
+    The layer turns these errors into ``LayerUnavailable``; this flag (copied onto it) tells a
+    caller that retries on ``LayerUnavailable`` that a retry could run the command twice.
+    """
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        exc.maybe_written = True  # type: ignore[attr-defined]
 
 
 class ThreadConnections:
@@ -89,18 +104,22 @@ class ThreadConnections:
             self._local.scripted.discard(shard)
             conn.connect()
         replies: list[Any] = []
+        sent = False
         try:
             if len(commands) == 1:
                 conn.send_command(*commands[0])
             else:
                 conn.send_packed_command(conn.pack_commands(commands))
+            sent = True
             for _ in commands:
                 try:
                     replies.append(conn.read_response())
                 except redis.exceptions.ResponseError as exc:
                     replies.append(exc)
-        except BaseException:
+        except BaseException as exc:
             conn.disconnect()
+            if sent:
+                _mark_maybe_written(exc)
             raise
         return replies
 
@@ -165,7 +184,10 @@ class LoopConnections:
         conn = self._pools[shard].connection_class(**self._connection_kwargs[shard])
         self._made.add(conn)
         try:
-            await conn.connect()  # explicitly: a Sentinel-managed one finds its master here
+            # Explicitly: a Sentinel-managed one finds its master here. Bounded as a whole:
+            # redis-py bounds the TCP connect by socket_connect_timeout, but its handshake
+            # (HELLO, CLIENT SETINFO) reads without a timeout on these connections.
+            await _bounded(conn.connect(), self._timeouts[shard], "connection to")
         except BaseException:
             await self._drop(conn)
             raise
@@ -192,41 +214,41 @@ class LoopConnections:
         A connection interrupted half-way (cancelled, timed out, dropped) is closed, never
         reused: its next reply would belong to the command that was interrupted.
         """
-        timeout = self._timeouts[shard]
-        if timeout is None:
-            return await self._pipeline(shard, commands)
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._pipeline(shard, commands)
-        except TimeoutError:
-            raise redis.exceptions.TimeoutError(
-                f"Timeout: Redis did not answer within socket_timeout ({timeout} s)") from None
-
-    async def _pipeline(self, shard: int, commands: Sequence[Sequence[Any]]) -> list[Any]:
         conn = await self._take(shard)
-        replies: list[Any] = []
+        if _HIREDIS_PACKER is not None:
+            packed = [part for command in commands for part in _HIREDIS_PACKER.pack(*command)]
+        elif len(commands) == 1:
+            packed = conn.pack_command(*commands[0])
+        else:
+            packed = conn.pack_commands(commands)
+        sent: list[bool] = []
         try:
-            if _HIREDIS_PACKER is not None:
-                packed = [part for command in commands
-                          for part in _HIREDIS_PACKER.pack(*command)]
-            elif len(commands) == 1:
-                packed = conn.pack_command(*commands[0])
-            else:
-                packed = conn.pack_commands(commands)
-            await conn.send_packed_command(packed)  # health check: honours health_check_interval
-            for _ in commands:
-                try:
-                    replies.append(await conn.read_response())
-                except redis.exceptions.ResponseError as exc:
-                    replies.append(exc)
-        except BaseException:
+            # socket_timeout bounds the exchange (a blocking pop's wait included), as it bounds
+            # each read of redis-py's own connections.
+            replies = await _bounded(self._exchange(conn, packed, len(commands), sent),
+                                     self._timeouts[shard], "answer from")
+        except BaseException as exc:
             await self._drop(conn)
+            if sent:
+                _mark_maybe_written(exc)
             raise
         idle = self._idle[shard]
         if len(idle) < self.max_idle:
             idle.append(conn)
         else:
             await self._drop(conn)
+        return replies
+
+    @staticmethod
+    async def _exchange(conn: Any, packed: Any, count: int, sent: list[bool]) -> list[Any]:
+        await conn.send_packed_command(packed)  # health check: honours health_check_interval
+        sent.append(True)
+        replies: list[Any] = []
+        for _ in range(count):
+            try:
+                replies.append(await conn.read_response())
+            except redis.exceptions.ResponseError as exc:
+                replies.append(exc)
         return replies
 
     async def close(self) -> None:
@@ -238,3 +260,19 @@ class LoopConnections:
                 await conn.disconnect()
             except Exception:  # noqa: BLE001 - closing; nothing more to do with it
                 pass
+
+
+async def _bounded(awaitable: Any, timeout: float | None, what: str) -> Any:
+    """``await awaitable`` within ``timeout`` seconds (none if ``None``), its expiry raised as
+    redis-py's ``TimeoutError`` (which the layer reports as the shard being unavailable)."""
+    if timeout is None:
+        return await awaitable
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            return await awaitable
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise redis.exceptions.TimeoutError(
+            f"Timeout: no {what} Redis within socket_timeout ({timeout} s)") from None

@@ -42,7 +42,7 @@ class CoalescingSender:
             channel_layer, "send_many_async")
         self.full_error = getattr(channel_layer, "ChannelFull", ChannelFull)
         self.waiting: list[_Entry] = []
-        self._flush_scheduled = False
+        self._flusher: asyncio.Task | None = None  # created, its first step not run yet
         self._in_flight: set[asyncio.Task] = set()
         #: Messages that went out in a batch of more than one (for tests and statistics).
         self.coalesced = 0
@@ -57,7 +57,8 @@ class CoalescingSender:
             await future
         except asyncio.CancelledError:
             # Not taken into a batch yet: it is never sent (a batch skips cancelled entries).
-            future.cancel()
+            if not future.cancel() and not future.cancelled():
+                future.exception()  # failed as this caller gave up: seen, not logged as lost
             raise
 
     def submit(self, message: dict) -> asyncio.Future:
@@ -71,11 +72,12 @@ class CoalescingSender:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self.waiting.append((message, future))
-        if not self._flush_scheduled:
+        if self._flusher is None:
             # The task's first step runs on the loop's next pass, after every callback of this
             # one: the batch it takes is what this pass queued.
-            self._flush_scheduled = True
-            self._track(loop.create_task(self._flush()))
+            flusher = self._flusher = loop.create_task(self._flush())
+            self._track(flusher)
+            flusher.add_done_callback(self._flusher_done)
         return future
 
     @property
@@ -86,8 +88,18 @@ class CoalescingSender:
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
+    def _flusher_done(self, flusher: asyncio.Task) -> None:
+        if self._flusher is flusher:
+            # Cancelled before its first step (a loop shutting down cancels every task): the
+            # waiting messages were never taken. Their senders hear so, and the next submit
+            # starts a new flush instead of queueing behind one that will never run.
+            self._flusher = None
+            pending, self.waiting = self.waiting, []
+            for _, future in pending:
+                future.cancel()
+
     async def _flush(self) -> None:
-        self._flush_scheduled = False
+        self._flusher = None
         pending, self.waiting = self.waiting, []
         batches = [pending[start:start + self.max_batch]
                    for start in range(0, len(pending), self.max_batch)]
@@ -117,7 +129,8 @@ class CoalescingSender:
         except asyncio.CancelledError:
             raise
         except LayerUnavailable as exc:
-            # Nothing was queued (atomic_send_many): each caller gets the error, and retries.
+            # All or nothing (atomic_send_many): each caller gets the error, and retries unless
+            # it says the batch may have been written (``maybe_written``).
             for _, future in batch:
                 _fail(future, exc)
             return

@@ -67,9 +67,10 @@ def _address(address: Any) -> list | None:
 async def _retrying(call: Any, *args: Any) -> Any:
     """``call(*args)``, retried briefly while the layer reports itself unreachable.
 
-    ``LayerUnavailable`` promises nothing was written, so a retry cannot duplicate the message.
-    The first call after an outage often fails on a pooled connection that died with it; a short
-    retry turns that into a normal answer, while a real outage still gets its 503 within
+    Only a failure that wrote nothing is retried (``maybe_written`` false), so a retry cannot
+    duplicate the message; one that may have reached the layer is answered as it is. The first
+    call after an outage often fails on a pooled connection that died with it; a short retry
+    turns that into a normal answer, while a real outage still gets its 503 within
     ``LAYER_RETRY_SECONDS``.
     """
     deadline = time.monotonic() + LAYER_RETRY_SECONDS
@@ -77,8 +78,8 @@ async def _retrying(call: Any, *args: Any) -> Any:
     while True:
         try:
             return await call(*args)
-        except LayerUnavailable:
-            if time.monotonic() + delay > deadline:
+        except LayerUnavailable as exc:
+            if exc.maybe_written or time.monotonic() + delay > deadline:
                 raise
             await asyncio.sleep(delay)
             delay *= 2
@@ -181,7 +182,7 @@ class WebRequest(http.Request):
         exc = future.exception()
         if exc is None:
             self._forwarded()
-        elif isinstance(exc, LayerUnavailable):
+        elif isinstance(exc, LayerUnavailable) and not exc.maybe_written:
             # Nothing was written: the usual path retries it briefly before answering 503.
             self.server.loop.create_task(self._forward(message, False))
         else:

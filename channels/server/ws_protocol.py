@@ -152,7 +152,8 @@ class WebSocketProtocol(WebSocketServerProtocol):
 
     def _connect_failed(self, exc: Exception) -> bool:
         full = is_channel_full(self.server.channel_layer, exc)
-        if ((full or isinstance(exc, LayerUnavailable)) and self.pending_handshake is not None
+        unwritten = isinstance(exc, LayerUnavailable) and not exc.maybe_written
+        if ((full or unwritten) and self.pending_handshake is not None
                 and time.monotonic() < self._connect_retry_deadline):
             # The handshake is held anyway, so waiting a moment is the natural back-pressure:
             # a burst of connects (daphne#67: hundreds at once → 503s) drains as the workers

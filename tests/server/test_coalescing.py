@@ -136,9 +136,10 @@ def test_a_caller_cancelled_before_the_flush_sends_nothing(make_redis):
 
 
 def test_a_caller_cancelled_once_its_batch_went_out_changes_nothing_for_the_others(make_redis):
-    # The batch is taken and written in one step, so a cancel can only come before (nothing
-    # sent: the test above) or after the write: then the message is delivered exactly once
-    # (sent or not is unknown to a cancelled caller, as for any send) and the others succeed.
+    # The batch is taken by the first step of the task that sends it, so a cancel comes either
+    # before (nothing sent: the test above) or after the batch was taken: then the message is
+    # delivered exactly once (sent or not is unknown to a cancelled caller, as for any send)
+    # and the others succeed.
     layer = make_redis()
     sender = CoalescingSender(layer, "http.request")
 
@@ -147,7 +148,7 @@ def test_a_caller_cancelled_once_its_batch_went_out_changes_nothing_for_the_othe
         await asyncio.sleep(0)  # all queued; the batch task is next in the loop's ready queue
         seen = []
 
-        def cancel_one():  # runs after the batch task's first step wrote the batch
+        def cancel_one():  # runs after the batch task's first step took the batch
             seen.append((len(sender.waiting), sender.in_flight))
             tasks[1].cancel()
 
@@ -161,6 +162,26 @@ def test_a_caller_cancelled_once_its_batch_went_out_changes_nothing_for_the_othe
     assert isinstance(results[1], asyncio.CancelledError)
     assert drain(layer) == [0, 1, 2]
     assert sender.coalesced == 3
+
+
+def test_a_flush_cancelled_before_it_ran_leaves_no_sender_stuck(make_redis):
+    # A loop shutting down cancels every task, a flush that never ran included: its messages
+    # were never taken, their senders are told (cancelled), and later sends still go out.
+    layer = make_redis()
+    sender = CoalescingSender(layer, "http.request")
+
+    async def scenario():
+        first = sender.submit({"n": 1})
+        flusher = next(iter(sender._in_flight))
+        flusher.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await flusher  # woken after the sender's own done-callbacks (registered first)
+        assert first.cancelled()
+        assert not sender.in_flight
+        await asyncio.wait_for(sender.send({"n": 2}), timeout=10)
+
+    run(scenario, layer)
+    assert drain(layer) == [2]
 
 
 def test_unreachable_redis_fails_every_caller_with_its_own_error(unique_prefix):
