@@ -56,6 +56,8 @@ SHARD_RETRY_INTERVAL = 1.0
 #: Longest time (seconds) the per-socket counts of entries an asyncio blocking pop took stay
 #: high: the update normally rides along with the next pop on that shard, in the same write.
 UNCOUNT_DELAY = 0.05
+#: Commands that may wait in Redis: their connections are not counted as busy ones.
+_BLOCKING = frozenset({"BLMPOP", "BLPOP"})
 
 #: Blocking pops the sync API runs at once for receives spanning shards (one per shard and
 #: distinct channel list being waited on); more wait for a free thread.
@@ -1215,11 +1217,12 @@ class RedisChannelLayer(BaseChannelLayer):
         """A pop on ``shard``, preceded in the same write by the count updates owed there."""
         owed = state.uncounts.pop(shard, None)
         if not owed:
-            return await state.conns.call(shard, *command)
+            return await state.conns.call(shard, *command, blocking=command[0] in _BLOCKING)
         sha = state.scripts["uncount"].sha
         commands = [("EVALSHA", sha, len(keys), *keys, *channels) for keys, channels in owed]
         try:
-            *updates, reply = await state.conns.pipeline(shard, [*commands, command])
+            *updates, reply = await state.conns.pipeline(shard, [*commands, command],
+                                                         blocking=command[0] in _BLOCKING)
         except Exception as exc:
             # Sent or not, unknown: the counts are put right when the queue is next seen empty.
             self._uncount_failed(shard, exc)

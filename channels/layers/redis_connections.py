@@ -154,11 +154,21 @@ class LoopConnections:
     """
 
     max_idle = 16
+    #: Commands in flight at once per shard, blocking pops not counted (each has a connection
+    #: of its own, or a few waiting receivers could hold every connection for their whole
+    #: timeout). More wait their turn, in order: without a bound a burst of N sends (N sockets
+    #: speaking at once) opened N connections, each with its own handshake, up to Redis's
+    #: ``maxclients``. A pool ``max_connections`` below this lowers it.
+    max_active = 64
 
     def __init__(self, pools: Sequence[Any]) -> None:
         self._pools = list(pools)
         self._idle: list[list[Any]] = [[] for _ in self._pools]
         self._made: set[Any] = set()
+        self._slots = [asyncio.Semaphore(min(self.max_active,
+                                             getattr(pool, "max_connections", None)
+                                             or self.max_active))
+                       for pool in self._pools]
         # The pools' socket_timeout bounds each call here as a whole (connecting included),
         # and the connections are made without it: redis-py would wrap every write in
         # ``asyncio.wait_for`` (a task of its own: three passes of the event loop per command)
@@ -200,20 +210,29 @@ class LoopConnections:
         except Exception:  # noqa: BLE001 - it is being thrown away either way
             pass
 
-    async def call(self, shard: int, *args: Any) -> Any:
+    async def call(self, shard: int, *args: Any, blocking: bool = False) -> Any:
         """One command; its raw reply (an error reply raises ``ResponseError``)."""
-        [reply] = await self.pipeline(shard, [args])
+        [reply] = await self.pipeline(shard, [args], blocking=blocking)
         if isinstance(reply, redis.exceptions.ResponseError):
             raise reply
         return reply
 
-    async def pipeline(self, shard: int, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    async def pipeline(self, shard: int, commands: Sequence[Sequence[Any]],
+                       blocking: bool = False) -> list[Any]:
         """Several commands in one write; their replies in order, an error reply as its
         ``ResponseError`` (so one bad command cannot hide the others' results).
 
-        A connection interrupted half-way (cancelled, timed out, dropped) is closed, never
-        reused: its next reply would belong to the command that was interrupted.
+        ``blocking``: the commands may wait in Redis (a blocking pop), so they do not count
+        against ``max_active``. A connection interrupted half-way (cancelled, timed out,
+        dropped) is closed, never reused: its next reply would belong to the command that was
+        interrupted.
         """
+        if blocking:
+            return await self._run(shard, commands)
+        async with self._slots[shard]:
+            return await self._run(shard, commands)
+
+    async def _run(self, shard: int, commands: Sequence[Sequence[Any]]) -> list[Any]:
         conn = await self._take(shard)
         if _HIREDIS_PACKER is not None:
             packed = [part for command in commands for part in _HIREDIS_PACKER.pack(*command)]

@@ -205,3 +205,69 @@ def test_a_reconnected_connection_no_longer_counts_as_knowing_the_scripts(redis_
         admin.close()
         layer.flush()
         layer.close()
+
+
+def test_a_burst_of_sends_shares_a_bounded_number_of_connections(redis_url, unique_prefix):
+    # 2,000 sockets speaking at once: without a bound each send opened a connection of its own
+    # (2,000 handshakes, towards Redis's maxclients); now at most max_active are open, the rest
+    # wait their turn, and every message arrives exactly once.
+    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix, capacity=10_000)
+
+    async def scenario() -> int:
+        conns = loop_connections(layer)
+        peak = 0
+        sends = asyncio.ensure_future(asyncio.gather(
+            *(layer.send_async(f"burst.{n % 20}", {"n": n}) for n in range(2000))))
+        while not sends.done():  # every pass of the loop, not a timed poll
+            peak = max(peak, len(conns._made))
+            await asyncio.sleep(0)
+        await sends
+        await layer.close_async()
+        return peak
+
+    try:
+        peak = asyncio.run(asyncio.wait_for(scenario(), 30))
+        assert 1 <= peak <= 64
+        for channel in range(20):
+            got = [m["n"] for _, m in layer.receive_batch([f"burst.{channel}"], 200)]
+            assert sorted(got) == list(range(channel, 2000, 20))  # each once (concurrent
+            # sends have no order between them)
+    finally:
+        layer.flush()
+        layer.close()
+
+
+def test_blocked_receives_do_not_take_the_connections_sends_need(redis_url, unique_prefix):
+    # More receivers blocked at once than max_active: their pops are not counted, so a send
+    # still goes out at once and wakes its receiver.
+    name = "blocked-" + unique_prefix.strip(":")
+    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix, blocking_timeout=3,
+                              connection_kwargs={"client_name": name})
+    admin = redis.Redis.from_url(redis_url)
+
+    def blocked() -> int:
+        return sum(c.get("name") == name and c.get("cmd") in ("blmpop", "blpop")
+                   for c in admin.client_list())
+
+    async def scenario() -> None:
+        receivers = [asyncio.ensure_future(layer.receive_async([f"idle.{n}"]))
+                     for n in range(80)]
+        deadline = time.monotonic() + 10
+        while blocked() < 80:  # Redis's view of its clients: nothing to await but a poll
+            assert time.monotonic() < deadline, "the receives never all blocked"
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        await asyncio.wait_for(layer.send_async("idle.7", {"n": 7}), 5)
+        assert await asyncio.wait_for(receivers[7], 5) == ("idle.7", {"n": 7})
+        assert time.monotonic() - started < 2  # not after the pops' 3 s timeout
+        for receiver in receivers:
+            receiver.cancel()
+        await asyncio.gather(*receivers, return_exceptions=True)
+        await layer.close_async()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        admin.close()
+        layer.flush()
+        layer.close()
