@@ -144,8 +144,8 @@ class ThreadConnections:
 class LoopConnections:
     """The connections of one event loop, one command (or pipeline) at a time on each.
 
-    As many are open as commands are in flight at once on a shard; of those, at most
-    ``max_idle`` are kept for reuse when the burst is over, the rest closed.
+    As many are open as commands are in flight at once on a shard (at most ``max_active``,
+    blocking pops aside); of those, at most ``max_idle`` are kept for reuse, the rest closed.
 
     redis-py's asyncio pool takes an ``asyncio.Lock`` twice and records metrics on every
     checkout and return; the commands of one loop all run in one thread, so a free list needs
@@ -153,7 +153,10 @@ class LoopConnections:
     loop has already seen their end of stream) and replaced before anything is written.
     """
 
-    max_idle = 16
+    #: Idle connections kept for reuse, per shard: as many as may be busy at once, so a
+    #: steady load of N concurrent commands reuses N connections instead of closing and
+    #: reopening (a handshake each: three round trips) all but a few after every burst.
+    max_idle = 64
     #: Commands in flight at once per shard, blocking pops not counted (each has a connection
     #: of its own, or a few waiting receivers could hold every connection for their whole
     #: timeout). More wait their turn, in order: without a bound a burst of N sends (N sockets

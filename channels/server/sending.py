@@ -35,8 +35,12 @@ class OrderedSender:
     """Sends a connection's messages one after another from a single asyncio task."""
 
     def __init__(self, channel_layer: Any, max_pending: int, pause_at: int | None = None,
-                 on_backlog: Callable[[bool], None] | None = None) -> None:
+                 on_backlog: Callable[[bool], None] | None = None,
+                 shared: dict[str, Any] | None = None) -> None:
         self.channel_layer = channel_layer
+        #: Per channel, a sender shared by every connection (``CoalescingSender``): it has the
+        #: same ``send`` outcome as the layer's ``send_async``, and batches with other sockets.
+        self.shared = shared or {}
         self.max_pending = max_pending
         self.pause_at = pause_at if pause_at is not None else max_pending
         self.resume_at = self.pause_at // 2
@@ -85,7 +89,11 @@ class OrderedSender:
             while self.pending:
                 channel, message, on_error = self.pending[0]
                 try:
-                    await self.channel_layer.send_async(channel, message)
+                    shared = self.shared.get(channel)
+                    if shared is not None:
+                        await shared.send(message)
+                    else:
+                        await self.channel_layer.send_async(channel, message)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - every failure has a defined answer

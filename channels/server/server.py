@@ -141,6 +141,9 @@ class Server:
         self.channel_layer = _asyncio_layer(channel_layer)
         # Requests arriving together share one layer round trip (coalescing.py).
         self.request_sender = CoalescingSender(self.channel_layer, "http.request")
+        # So do frames of different sockets (each socket's own order is kept by its sender,
+        # which has at most one message in flight).
+        self.frame_sender = CoalescingSender(self.channel_layer, "websocket.receive")
         self.endpoints = list(endpoints)
         self.signal_handlers = signal_handlers
         self.action_logger = action_logger

@@ -79,6 +79,7 @@ class WebSocketProtocol(WebSocketServerProtocol):
             self.server.max_pending_messages * PENDING_HARD_LIMIT_FACTOR,
             pause_at=self.server.max_pending_messages,
             on_backlog=self._backlog_changed,
+            shared={"websocket.receive": self.server.frame_sender},
         )
         self._connect_timeout_call: Any = None
         self._lifetime_call: Any = None

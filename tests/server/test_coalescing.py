@@ -240,3 +240,30 @@ def test_a_layer_without_atomic_send_many_gets_plain_concurrent_sends():
     assert isinstance(results[2], LayerUnavailable)
     assert [r for i, r in enumerate(results) if i != 2] == [None] * 4
     assert drain(layer) == [0, 1, 3, 4]  # nothing sent twice
+
+
+def test_sockets_frames_share_batches_and_each_socket_keeps_its_order(make_redis):
+    # Frames of different sockets go through one shared sender (as the server wires
+    # websocket.receive): those queued in one pass share a script call, while each socket's
+    # own sender still has one message in flight, so its frames arrive in the order sent.
+    from channels.server.sending import OrderedSender
+
+    layer = make_redis()
+    calls = counting_send_many(layer)
+    shared = CoalescingSender(layer, "websocket.receive")
+
+    async def scenario():
+        sockets = [OrderedSender(layer, max_pending=100, shared={"websocket.receive": shared})
+                   for _ in range(10)]
+        for number in range(5):
+            for index, sender in enumerate(sockets):
+                assert sender.send("websocket.receive", {"n": index * 100 + number})
+        while any(sender.pending for sender in sockets):  # each pass drains one per socket
+            await asyncio.sleep(0)
+
+    run(scenario, layer)
+    got = drain(layer, "websocket.receive")
+    assert sorted(got) == sorted(i * 100 + n for i in range(10) for n in range(5))
+    for index in range(10):
+        assert [n for n in got if n // 100 == index] == [index * 100 + n for n in range(5)]
+    assert calls and max(calls) == 10 and sum(calls) == 50  # five batches, one per round
