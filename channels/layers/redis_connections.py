@@ -161,7 +161,8 @@ class LoopConnections:
     #: of its own, or a few waiting receivers could hold every connection for their whole
     #: timeout). More wait their turn, in order: without a bound a burst of N sends (N sockets
     #: speaking at once) opened N connections, each with its own handshake, up to Redis's
-    #: ``maxclients``. A pool ``max_connections`` below this lowers it.
+    #: ``maxclients``. A pool ``max_connections`` below this lowers it (blocking pops come on
+    #: top of it, so it is not a cap on connections as a whole).
     max_active = 64
 
     def __init__(self, pools: Sequence[Any]) -> None:
@@ -232,8 +233,15 @@ class LoopConnections:
         """
         if blocking:
             return await self._run(shard, commands)
-        async with self._slots[shard]:
+        slots = self._slots[shard]
+        # Waiting for a slot counts against the same bound: behind a shard that stopped
+        # answering, queued commands fail within socket_timeout too, not in waves of
+        # max_active (and nothing was written, so they may be retried).
+        await _bounded(slots.acquire(), self._timeouts[shard], "free connection to")
+        try:
             return await self._run(shard, commands)
+        finally:
+            slots.release()
 
     async def _run(self, shard: int, commands: Sequence[Sequence[Any]]) -> list[Any]:
         conn = await self._take(shard)

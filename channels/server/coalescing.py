@@ -56,7 +56,8 @@ class CoalescingSender:
         try:
             await future
         except asyncio.CancelledError:
-            # Not taken into a batch yet: it is never sent (a batch skips cancelled entries).
+            # Not taken into a batch yet, it is never sent (a batch skips cancelled entries);
+            # already taken, it may still be written, as any send cancelled half-way.
             if not future.cancel() and not future.cancelled():
                 future.exception()  # failed as this caller gave up: seen, not logged as lost
             raise

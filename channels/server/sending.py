@@ -89,11 +89,19 @@ class OrderedSender:
             while self.pending:
                 channel, message, on_error = self.pending[0]
                 try:
-                    shared = self.shared.get(channel)
-                    if shared is not None:
-                        await shared.send(message)
-                    else:
-                        await self.channel_layer.send_async(channel, message)
+                    try:
+                        shared = self.shared.get(channel)
+                        if shared is not None:
+                            await shared.send(message)
+                        else:
+                            await self.channel_layer.send_async(channel, message)
+                    except asyncio.CancelledError:
+                        task = asyncio.current_task()
+                        if task is None or task.cancelling():
+                            raise
+                        # The shared batch carrying it was cancelled, not this socket: a
+                        # failure like any other, answered by the socket's policy.
+                        raise RuntimeError(f"the send to {channel} was cancelled") from None
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - every failure has a defined answer

@@ -11,6 +11,7 @@ import redis
 
 from channels.layers.base import LayerUnavailable
 from channels.layers.redis import RedisChannelLayer, RedisLayerUnavailable
+from channels.layers.redis_connections import LoopConnections
 from tests.redis_server import RedisServer, redis_binary, start_server
 
 
@@ -132,6 +133,41 @@ def test_a_redis_that_stops_answering_times_out_and_the_same_layer_recovers(priv
         layer.send("test.frozen", {"n": 7})
         numbers = [m["n"] for _, m in layer.receive_batch(["test.frozen"], 10)]
         assert numbers[-3:] == [5, 6, 7]
+    finally:
+        layer.flush()
+        layer.close()
+
+
+def test_commands_queued_behind_a_frozen_redis_fail_within_socket_timeout_too(private_redis,
+                                                                             monkeypatch):
+    # More sends than may be in flight at once: the ones waiting for a turn are bounded by the
+    # same socket_timeout, so they all fail together, not in waves of max_active each taking
+    # a full timeout; and those never sent say so (safe to retry).
+    monkeypatch.setattr(LoopConnections, "max_active", 2)
+    server = private_redis["server"]
+    layer = RedisChannelLayer(hosts=[server.url], prefix="faults:", blocking_timeout=0.3,
+                              connection_kwargs={"socket_timeout": 0.5})
+
+    async def scenario() -> list:
+        await layer.send_async("test.queued", {"n": -1})  # one open connection before
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            results = await asyncio.gather(
+                *(layer.send_async("test.queued", {"n": n}) for n in range(20)),
+                return_exceptions=True)
+            elapsed = time.monotonic() - started
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        assert elapsed < 2.0, f"queued sends took {elapsed:.1f} s (waves of timeouts)"
+        await layer.close_async()
+        return results
+
+    try:
+        results = asyncio.run(scenario())
+        assert all(isinstance(result, RedisLayerUnavailable) for result in results)
+        # At most the two in flight may have been written; the other eighteen never were.
+        assert sum(not result.maybe_written for result in results) >= 18
     finally:
         layer.flush()
         layer.close()
