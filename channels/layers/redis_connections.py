@@ -237,7 +237,10 @@ class LoopConnections:
         # Waiting for a slot counts against the same bound: behind a shard that stopped
         # answering, queued commands fail within socket_timeout too, not in waves of
         # max_active (and nothing was written, so they may be retried).
-        await _bounded(slots.acquire(), self._timeouts[shard], "free connection to")
+        if slots.locked():
+            await _bounded(slots.acquire(), self._timeouts[shard], "free connection to")
+        else:
+            await slots.acquire()  # free: returns at once
         try:
             return await self._run(shard, commands)
         finally:
