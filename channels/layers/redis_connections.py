@@ -173,10 +173,10 @@ class LoopConnections:
                                              getattr(pool, "max_connections", None)
                                              or self.max_active))
                        for pool in self._pools]
-        # The pools' socket_timeout bounds each call here as a whole (connecting included),
-        # and the connections are made without it: redis-py would wrap every write in
-        # ``asyncio.wait_for`` (a task of its own: three passes of the event loop per command)
-        # and every read in a timeout of its own.
+        # The pools' socket_timeout bounds, each on its own, the wait for a slot, a connection's
+        # handshake and a call's exchange here, and the connections are made without it:
+        # redis-py would wrap every write in ``asyncio.wait_for`` (a task of its own: three
+        # passes of the event loop per command) and every read in a timeout of its own.
         self._timeouts: list[float | None] = []
         self._connection_kwargs: list[dict[str, Any]] = []
         for pool in self._pools:
@@ -248,14 +248,15 @@ class LoopConnections:
 
     async def _run(self, shard: int, commands: Sequence[Sequence[Any]]) -> list[Any]:
         conn = await self._take(shard)
-        if _HIREDIS_PACKER is not None:
-            packed = [part for command in commands for part in _HIREDIS_PACKER.pack(*command)]
-        elif len(commands) == 1:
-            packed = conn.pack_command(*commands[0])
-        else:
-            packed = conn.pack_commands(commands)
         sent: list[bool] = []
         try:
+            if _HIREDIS_PACKER is not None:
+                packed = [part for command in commands
+                          for part in _HIREDIS_PACKER.pack(*command)]
+            elif len(commands) == 1:
+                packed = conn.pack_command(*commands[0])
+            else:
+                packed = conn.pack_commands(commands)
             # socket_timeout bounds the exchange (a blocking pop's wait included), as it bounds
             # each read of redis-py's own connections.
             replies = await _bounded(self._exchange(conn, packed, len(commands), sent),
