@@ -517,18 +517,21 @@ class RedisChannelLayer(BaseChannelLayer):
         for waiter in woken:
             _resolve(waiter)
 
-    def _watch_stash(self, queues: list[str]) -> concurrent.futures.Future:
-        """A future resolved as soon as the stash holds an entry for one of ``queues``.
+    def _watch_stash(self, queues: list[str],
+                     waiter: concurrent.futures.Future | _LoopWaiter | None = None) -> Any:
+        """A waiter resolved as soon as the stash holds an entry for one of ``queues``
+        (``waiter``, or a new concurrent future).
 
         A pop left waiting by an earlier receive (another thread's, another loop's, the sync
         API's) can take the message a later receive waits for; without this, that receive
         would only see it once its own pop timed out.
         """
-        waiter: concurrent.futures.Future = concurrent.futures.Future()
+        if waiter is None:
+            waiter = concurrent.futures.Future()
         with self._lock:
             self._stash_waiters[waiter] = frozenset(queues)
             if any(queue in self._stash for queue in queues):
-                waiter.set_result(None)
+                _resolve(waiter)
         return waiter
 
     def _watch_stash_async(self, queues: list[str]) -> _LoopWaiter:
@@ -540,12 +543,7 @@ class RedisChannelLayer(BaseChannelLayer):
         pass of the loop) on every wake-up of a server's reply loop.
         """
         loop = asyncio.get_running_loop()
-        waiter = _LoopWaiter(loop, loop.create_future())
-        with self._lock:
-            self._stash_waiters[waiter] = frozenset(queues)
-            if any(queue in self._stash for queue in queues):
-                waiter.future.set_result(None)
-        return waiter
+        return self._watch_stash(queues, _LoopWaiter(loop, loop.create_future()))
 
     def _unwatch_stash(self, waiter: concurrent.futures.Future | _LoopWaiter) -> None:
         with self._lock:
