@@ -30,6 +30,7 @@ from channels.server.server import (
     BODY_CHUNK_SIZE,
     is_channel_full,
     is_message_too_large,
+    may_resend,
     random_name,
 )
 
@@ -79,7 +80,7 @@ async def _retrying(call: Any, *args: Any) -> Any:
         try:
             return await call(*args)
         except LayerUnavailable as exc:
-            if exc.maybe_written or time.monotonic() + delay > deadline:
+            if not may_resend(exc) or time.monotonic() + delay > deadline:
                 raise
             await asyncio.sleep(delay)
             delay *= 2
@@ -182,7 +183,7 @@ class WebRequest(http.Request):
         exc = future.exception()
         if exc is None:
             self._forwarded()
-        elif isinstance(exc, LayerUnavailable) and not exc.maybe_written:
+        elif may_resend(exc):
             # Nothing was written: the usual path retries it briefly before answering 503.
             self.server.loop.create_task(self._forward(message, False))
         else:

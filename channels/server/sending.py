@@ -83,25 +83,28 @@ class OrderedSender:
             self._task.cancel()
             self._task = None
 
+    async def _send(self, channel: str, message: dict) -> None:
+        shared = self.shared.get(channel)
+        try:
+            if shared is not None:
+                await shared.send(message)
+            else:
+                await self.channel_layer.send_async(channel, message)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
+            # The shared batch carrying it was cancelled, not this socket: a failure like any
+            # other, answered by the socket's policy.
+            raise RuntimeError(f"the send to {channel} was cancelled") from None
+
     async def _drain(self) -> None:
         delay = RETRY_FIRST_DELAY
         try:
             while self.pending:
                 channel, message, on_error = self.pending[0]
                 try:
-                    try:
-                        shared = self.shared.get(channel)
-                        if shared is not None:
-                            await shared.send(message)
-                        else:
-                            await self.channel_layer.send_async(channel, message)
-                    except asyncio.CancelledError:
-                        task = asyncio.current_task()
-                        if task is None or task.cancelling():
-                            raise
-                        # The shared batch carrying it was cancelled, not this socket: a
-                        # failure like any other, answered by the socket's policy.
-                        raise RuntimeError(f"the send to {channel} was cancelled") from None
+                    await self._send(channel, message)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - every failure has a defined answer

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from channels.layers.base import ChannelFull, MessageTooLarge
+from channels.layers.base import ChannelFull, LayerUnavailable, MessageTooLarge
 from channels.server.coalescing import CoalescingSender
 from channels.server.timeouts import DeadlineSweeper
 
@@ -83,6 +83,11 @@ def is_channel_full(channel_layer: Any, exc: BaseException) -> bool:
     return isinstance(exc, ChannelFull) or isinstance(
         exc, getattr(channel_layer, "ChannelFull", ChannelFull)
     )
+
+
+def may_resend(exc: BaseException) -> bool:
+    """The layer was unreachable and wrote nothing: sending again cannot duplicate."""
+    return isinstance(exc, LayerUnavailable) and not exc.maybe_written
 
 
 def is_message_too_large(channel_layer: Any, exc: BaseException) -> bool:

@@ -20,13 +20,13 @@ from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.internet.interfaces import ISSLTransport
 
-from channels.layers.base import LayerUnavailable
 from channels.server.proxy import forwarded_client
 from channels.server.sending import OrderedSender
 from channels.server.server import (
     LAYER_RETRY_TIMEOUT,
     is_channel_full,
     is_message_too_large,
+    may_resend,
     random_name,
 )
 
@@ -153,8 +153,7 @@ class WebSocketProtocol(WebSocketServerProtocol):
 
     def _connect_failed(self, exc: Exception) -> bool:
         full = is_channel_full(self.server.channel_layer, exc)
-        unwritten = isinstance(exc, LayerUnavailable) and not exc.maybe_written
-        if ((full or unwritten) and self.pending_handshake is not None
+        if ((full or may_resend(exc)) and self.pending_handshake is not None
                 and time.monotonic() < self._connect_retry_deadline):
             # The handshake is held anyway, so waiting a moment is the natural back-pressure:
             # a burst of connects (daphne#67: hundreds at once → 503s) drains as the workers
