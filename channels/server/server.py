@@ -261,9 +261,12 @@ class Server:
         return self.reactor.adoptStreamPort(fileno, domain, self.http_factory)
 
     def _listening(self, results: list[tuple[bool, Any]]) -> None:
+        from channels.server.transport import use_pass_flushing
+
         addresses = []
         for ok, result in results:
             if ok:
+                use_pass_flushing(result)
                 self.listening_ports.append(result)
                 host = result.getHost()
                 address = (getattr(host, "host", None), getattr(host, "port", None))
