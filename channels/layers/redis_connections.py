@@ -22,15 +22,21 @@ import redis
 
 #: redis-py's synchronous connections pack commands with hiredis (in C) when it is installed;
 #: its asyncio ones always pack in Python, a few percent of an interface server's CPU. The
-#: event-loop connections below use the same packer as the synchronous ones, when the
-#: installed hiredis and redis-py have it (older ones fall back to redis-py's own packing).
+#: event-loop connections below call hiredis's packer directly (our commands are tuples of
+#: str, bytes, int and float: redis-py's wrapper would only re-check that per argument), when
+#: the installed hiredis has it; older ones fall back to redis-py's own packing.
 try:
-    import hiredis
-    from redis.connection import HiredisRespSerializer
-except ImportError:  # pragma: no cover - hiredis is a dependency; kept optional here
-    _HIREDIS_PACKER = None
-else:
-    _HIREDIS_PACKER = HiredisRespSerializer() if hasattr(hiredis, "pack_command") else None
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis (3.0+) is a dependency; kept optional here
+    _hiredis_pack = None
+
+
+def _pack_all(commands: Sequence[Sequence[Any]]) -> list[bytes]:
+    try:
+        return [_hiredis_pack(command if type(command) is tuple else tuple(command))
+                for command in commands]
+    except TypeError as exc:  # what redis-py raises for an argument it cannot send
+        raise redis.exceptions.DataError(str(exc)) from exc
 
 
 def _mark_maybe_written(exc: BaseException) -> None:
@@ -250,9 +256,8 @@ class LoopConnections:
         conn = await self._take(shard)
         sent: list[bool] = []
         try:
-            if _HIREDIS_PACKER is not None:
-                packed = [part for command in commands
-                          for part in _HIREDIS_PACKER.pack(*command)]
+            if _hiredis_pack is not None:
+                packed = _pack_all(commands)
             elif len(commands) == 1:
                 packed = conn.pack_command(*commands[0])
             else:

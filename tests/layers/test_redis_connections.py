@@ -146,6 +146,29 @@ def test_an_event_loop_reuses_its_connection_and_replaces_one_the_server_dropped
         layer.close()
 
 
+def test_an_argument_redis_cannot_take_is_a_data_error_and_sends_nothing(
+        redis_url, unique_prefix):
+    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
+    key = unique_prefix + "unpackable"
+
+    async def scenario() -> None:
+        conns = loop_connections(layer)
+        with pytest.raises(redis.exceptions.DataError, match="str, int, float or bytes"):
+            await conns.pipeline(0, [("SET", key, "first"), ("SET", key, None)])
+        # Nothing of the pipeline went out (not even its valid first command), and the
+        # connections still work.
+        assert await conns.call(0, "EXISTS", key) == 0
+        assert await conns.call(0, "SET", key, b"\x00\xff") in (True, b"OK", "OK")
+        assert await conns.call(0, "GET", key) == b"\x00\xff"
+        await layer.close_async()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        layer.flush()
+        layer.close()
+
+
 def test_a_command_cancelled_half_way_never_leaves_its_reply_for_the_next(
         redis_url, unique_prefix):
     # A blocking pop cancelled while it waits: if its connection were reused, the entry Redis
