@@ -20,11 +20,10 @@ from typing import Any
 
 import redis
 
-#: redis-py's synchronous connections pack commands with hiredis (in C) when it is installed;
-#: its asyncio ones always pack in Python, a few percent of an interface server's CPU. The
-#: event-loop connections below call hiredis's packer directly (our commands are tuples of
-#: str, bytes, int and float: redis-py's wrapper would only re-check that per argument), when
-#: the installed hiredis has it; older ones fall back to redis-py's own packing.
+#: Commands are packed by hiredis's C packer, called directly: redis-py's asyncio connections
+#: pack in Python, and its synchronous ones wrap the same C packer in a generator that
+#: re-checks every argument (our commands are tuples of str, bytes, int and float); either
+#: costs a few percent of a server's or a worker's CPU. Without hiredis, redis-py packs.
 try:
     from hiredis import pack_command as _hiredis_pack
 except ImportError:  # pragma: no cover - hiredis (3.0+) is a dependency; kept optional here
@@ -112,10 +111,13 @@ class ThreadConnections:
         replies: list[Any] = []
         sent = False
         try:
-            if len(commands) == 1:
-                conn.send_command(*commands[0])
+            if _hiredis_pack is not None:
+                packed = _pack_all(commands)
+            elif len(commands) == 1:
+                packed = conn.pack_command(*commands[0])
             else:
-                conn.send_packed_command(conn.pack_commands(commands))
+                packed = conn.pack_commands(commands)
+            conn.send_packed_command(packed)
             sent = True
             for _ in commands:
                 try:

@@ -29,15 +29,19 @@ class PassFlushingServer(tcp.Server):
 
     _flush_queued = False
     _watching_writes = False
+    _loop: asyncio.AbstractEventLoop | None = None
 
     def startWriting(self) -> None:
         if self._flush_queued or self._watching_writes:
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not driven by an asyncio loop: Twisted's own way
-            self._watch_writes()
-            return
+        loop = self._loop
+        if loop is None:
+            try:
+                # Kept: on Python 3.11 every get_running_loop() is a getpid() system call.
+                loop = self._loop = asyncio.get_running_loop()
+            except RuntimeError:  # not driven by an asyncio loop: Twisted's own way
+                self._watch_writes()
+                return
         self._flush_queued = True
         loop.call_soon(self._flush)
 

@@ -164,6 +164,11 @@ def test_an_argument_redis_cannot_take_is_a_data_error_and_sends_nothing(
 
     try:
         asyncio.run(scenario())
+        # The same on a thread's connection.
+        with pytest.raises(redis.exceptions.DataError, match="str, int, float or bytes"):
+            layer._direct.pipeline(0, [("SET", key, "first"), ("SET", key, None)])
+        assert layer._direct.call(0, "EXISTS", key) == 1  # the value the loop's test left
+        assert layer._direct.call(0, "GET", key) == b"\x00\xff"
     finally:
         layer.flush()
         layer.close()

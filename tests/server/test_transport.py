@@ -7,10 +7,13 @@ on 127.0.0.1:0 with the transport under test, and an asyncio client in the same 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
-from collections.abc import Callable
-from typing import Any
+import socket
+import struct
+from collections.abc import AsyncIterator, Callable
+from typing import Any, NamedTuple
 
 import pytest
 from twisted.internet import error, protocol, tcp
@@ -19,6 +22,13 @@ from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from channels.server.transport import PassFlushingServer, use_pass_flushing
 
 BOUND = 10  # seconds any single wait in these tests may take
+
+
+class Served(NamedTuple):
+    port: Any
+    number: int
+    protocols: list
+    reactor: Any
 
 
 class Recorder(protocol.Protocol):
@@ -36,7 +46,9 @@ class Recorder(protocol.Protocol):
             self.lost.set_result(reason)
 
 
-async def serve(on_data: Callable[[Recorder, bytes], None]) -> tuple[Any, list[Recorder], Any]:
+@contextlib.asynccontextmanager
+async def served(on_data: Callable[[Recorder, bytes], None]) -> AsyncIterator[Served]:
+    """A port on 127.0.0.1 building pass-flushing connections, stopped on the way out."""
     reactor = AsyncioSelectorReactor(asyncio.get_running_loop())
     protocols: list[Recorder] = []
 
@@ -50,7 +62,12 @@ async def serve(on_data: Callable[[Recorder, bytes], None]) -> tuple[Any, list[R
     port = tcp.Port(0, Factory(), interface="127.0.0.1", reactor=reactor)
     use_pass_flushing(port)
     port.startListening()
-    return port, protocols, reactor
+    try:
+        yield Served(port, port.getHost().port, protocols, reactor)
+    finally:
+        stopped = port.stopListening()
+        if stopped is not None:
+            await stopped.asFuture(asyncio.get_running_loop())
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -58,12 +75,6 @@ async def until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(BOUND):
         while not condition():
             await asyncio.sleep(0.001)
-
-
-async def stop(port: Any) -> None:
-    stopped = port.stopListening()
-    if stopped is not None:
-        await stopped.asFuture(asyncio.get_running_loop())
 
 
 def run(coroutine: Any) -> Any:
@@ -76,20 +87,17 @@ def run(coroutine: Any) -> Any:
 
 def test_listening_tcp_ports_build_pass_flushing_connections_and_others_keep_their_own() -> None:
     async def check() -> None:
-        port, protocols, reactor = await serve(lambda proto, data: None)
-        try:
-            assert port.transport is PassFlushingServer
-            reader, writer = await asyncio.open_connection("127.0.0.1", port.getHost().port)
-            await until(lambda: protocols)
-            assert type(protocols[0].transport) is PassFlushingServer
+        async with served(lambda proto, data: None) as server:
+            assert server.port.transport is PassFlushingServer
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.number)
+            await until(lambda: server.protocols)
+            assert type(server.protocols[0].transport) is PassFlushingServer
             writer.close()
-        finally:
-            await stop(port)
 
         class OtherPort(tcp.Port):  # a port kind with a transport class of its own
             transport = tcp.Server
 
-        other = OtherPort(0, protocol.Factory(), reactor=reactor)
+        other = OtherPort(0, protocol.Factory(), reactor=server.reactor)
         use_pass_flushing(other)
         assert other.transport is tcp.Server
 
@@ -98,6 +106,7 @@ def test_listening_tcp_ports_build_pass_flushing_connections_and_others_keep_the
 
 def test_writes_of_one_pass_leave_together_without_watching_for_writability() -> None:
     watched: list[bool] = []
+    expected = b"head;body;end;more"
 
     def answer(proto: Recorder, data: bytes) -> None:
         transport = proto.transport
@@ -106,26 +115,23 @@ def test_writes_of_one_pass_leave_together_without_watching_for_writability() ->
         transport.writeSequence([b";", b"more"])
         # Still in the pass that wrote: nothing sent yet, nothing registered with the reactor.
         watched.append(transport in transport.reactor.getWriters())
-        assert transport._tempDataLen == len(b"head;body;end;more")
+        assert transport._tempDataLen == len(expected)
 
     async def check() -> None:
-        port, protocols, reactor = await serve(answer)
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port.getHost().port)
+        async with served(answer) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.number)
             writer.write(b"go")
             received = b""
             async with asyncio.timeout(BOUND):
-                while len(received) < len(b"head;body;end;more"):
+                while len(received) < len(expected):
                     received += await reader.read(100)
-            assert received == b"head;body;end;more"
-            transport = protocols[0].transport
+            assert received == expected
+            transport = server.protocols[0].transport
             assert watched == [False]
-            assert transport not in reactor.getWriters()
+            assert transport not in server.reactor.getWriters()
             assert transport._tempDataLen == 0 and transport.dataBuffer == b""
             writer.close()
-            await asyncio.wait_for(protocols[0].lost, BOUND)
-        finally:
-            await stop(port)
+            await asyncio.wait_for(server.protocols[0].lost, BOUND)
 
     run(check())
 
@@ -134,15 +140,15 @@ def test_a_write_bigger_than_the_kernel_buffers_reaches_a_slow_reader_whole() ->
     payload = os.urandom(24 * 1024 * 1024)
 
     async def check() -> None:
-        port, protocols, reactor = await serve(lambda proto, data: proto.transport.write(payload))
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port.getHost().port,
+        async with served(lambda proto, data: proto.transport.write(payload)) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.number,
                                                            limit=1024 * 1024)
             writer.write(b"go")
-            await until(lambda: protocols and protocols[0].transport._watching_writes)
+            await until(lambda: server.protocols and server.protocols[0].transport
+                        ._watching_writes)
             # The client has not read: the kernel took part, the rest waits for writability.
-            transport = protocols[0].transport
-            assert transport in reactor.getWriters()
+            transport = server.protocols[0].transport
+            assert transport in server.reactor.getWriters()
             digest, size = hashlib.sha256(), 0
             async with asyncio.timeout(BOUND):
                 while size < len(payload):
@@ -153,33 +159,29 @@ def test_a_write_bigger_than_the_kernel_buffers_reaches_a_slow_reader_whole() ->
             assert size == len(payload)
             assert digest.digest() == hashlib.sha256(payload).digest()
             await until(lambda: not transport._watching_writes)
-            assert transport not in reactor.getWriters()
+            assert transport not in server.reactor.getWriters()
             writer.close()
-            await asyncio.wait_for(protocols[0].lost, BOUND)
-        finally:
-            await stop(port)
+            await asyncio.wait_for(server.protocols[0].lost, BOUND)
 
     run(check())
 
 
 def test_lose_connection_after_a_write_sends_everything_then_closes() -> None:
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
     def answer_and_close(proto: Recorder, data: bytes) -> None:
-        proto.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        proto.transport.write(response)
         proto.transport.loseConnection()
 
     async def check() -> None:
-        port, protocols, reactor = await serve(answer_and_close)
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port.getHost().port)
+        async with served(answer_and_close) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.number)
             writer.write(b"GET / HTTP/1.1\r\n\r\n")
-            received = await asyncio.wait_for(reader.read(), BOUND)  # to EOF
-            assert received == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-            reason = await asyncio.wait_for(protocols[0].lost, BOUND)
+            assert await asyncio.wait_for(reader.read(), BOUND) == response  # read to EOF
+            reason = await asyncio.wait_for(server.protocols[0].lost, BOUND)
             assert reason.check(error.ConnectionDone)
-            assert protocols[0].transport not in reactor.getReaders()
+            assert server.protocols[0].transport not in server.reactor.getReaders()
             writer.close()
-        finally:
-            await stop(port)
 
     run(check())
 
@@ -190,11 +192,10 @@ def test_abort_after_a_write_drops_the_connection_without_sending() -> None:
         proto.transport.abortConnection()
 
     async def check() -> None:
-        port, protocols, reactor = await serve(answer_and_abort)
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port.getHost().port)
+        async with served(answer_and_abort) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.number)
             writer.write(b"go")
-            reason = await asyncio.wait_for(protocols[0].lost, BOUND)
+            reason = await asyncio.wait_for(server.protocols[0].lost, BOUND)
             assert reason.check(error.ConnectionAborted)
             try:
                 received = await asyncio.wait_for(reader.read(), BOUND)
@@ -202,36 +203,28 @@ def test_abort_after_a_write_drops_the_connection_without_sending() -> None:
                 received = b""
             assert received == b""
             writer.close()
-        finally:
-            await stop(port)
 
     run(check())
 
 
 def test_a_write_to_a_peer_that_reset_the_connection_reports_it_lost() -> None:
     """The send fails (EPIPE/ECONNRESET) inside the flush: the protocol hears connectionLost."""
-    import socket
-    import struct
-
     async def check() -> None:
-        port, protocols, reactor = await serve(lambda proto, data: None)
-        try:
-            client = socket.create_connection(("127.0.0.1", port.getHost().port))
-            await until(lambda: protocols)
-            server_side = protocols[0].transport
+        async with served(lambda proto, data: None) as server:
+            client = socket.create_connection(("127.0.0.1", server.number))
+            await until(lambda: server.protocols)
+            lost = server.protocols[0].lost
+            server_side = server.protocols[0].transport
             server_side.stopReading()  # so the reset is found by the write, not by a read
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             client.close()  # RST
             # Keep writing until the kernel reports the reset to a send (the first send after
             # an RST may still succeed on some kernels).
             async with asyncio.timeout(BOUND):
-                while not protocols[0].lost.done():
+                while not lost.done():
                     server_side.write(b"x" * 1024)
                     await asyncio.sleep(0.001)
-            reason = protocols[0].lost.result()
-            assert reason.check(error.ConnectionLost, error.ConnectionDone)
-        finally:
-            await stop(port)
+            assert lost.result().check(error.ConnectionLost, error.ConnectionDone)
 
     run(check())
 
@@ -244,19 +237,15 @@ def test_many_connections_each_get_their_own_bytes(pieces: int) -> None:
             proto.transport.write(data[start:start + step])
 
     async def check() -> None:
-        port, protocols, reactor = await serve(echo_in_pieces)
-        try:
-            async def one(n: int) -> bytes:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port.getHost().port)
+        async with served(echo_in_pieces) as server:
+            async def one(n: int) -> bool:
+                reader, writer = await asyncio.open_connection("127.0.0.1", server.number)
                 message = (f"client {n}:" * 200).encode()
                 writer.write(message)
                 received = await asyncio.wait_for(reader.readexactly(len(message)), BOUND)
                 writer.close()
                 return received == message
 
-            results = await asyncio.gather(*(one(n) for n in range(40)))
-            assert all(results)
-        finally:
-            await stop(port)
+            assert all(await asyncio.gather(*(one(n) for n in range(40))))
 
     run(check())
