@@ -27,6 +27,10 @@ logger = logging.getLogger("channels.server")
 
 #: Messages per ``send_many_async`` call: bounds the size of one Redis script call.
 MAX_BATCH = 64
+#: Payload bytes per call, roughly (a message's top-level bytes and str values: bodies, frame
+#: contents, paths): 64 one-megabyte frames read in one pass go as several calls, not one
+#: 64 MB script call that Redis would run, and the server pack, in one piece.
+MAX_BATCH_BYTES = 1024 * 1024
 
 _Entry = tuple[dict, asyncio.Future]
 
@@ -34,10 +38,12 @@ _Entry = tuple[dict, asyncio.Future]
 class CoalescingSender:
     """Sends to one channel, coalescing the sends made during one pass of the event loop."""
 
-    def __init__(self, channel_layer: Any, channel: str, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, channel_layer: Any, channel: str, max_batch: int = MAX_BATCH,
+                 max_batch_bytes: int = MAX_BATCH_BYTES) -> None:
         self.channel_layer = channel_layer
         self.channel = channel
         self.max_batch = max_batch
+        self.max_batch_bytes = max_batch_bytes
         self.batching = bool(getattr(channel_layer, "atomic_send_many", False)) and hasattr(
             channel_layer, "send_many_async")
         self.full_error = getattr(channel_layer, "ChannelFull", ChannelFull)
@@ -102,13 +108,29 @@ class CoalescingSender:
     async def _flush(self) -> None:
         self._flusher = None
         pending, self.waiting = self.waiting, []
-        batches = [pending[start:start + self.max_batch]
-                   for start in range(0, len(pending), self.max_batch)]
+        batches = self._split(pending)
         loop = asyncio.get_running_loop()
         for batch in batches[1:]:
             self._track(loop.create_task(self._send_batch(batch)))
         if batches:
             await self._send_batch(batches[0])
+
+    def _split(self, pending: list[_Entry]) -> list[list[_Entry]]:
+        """Consecutive runs of at most ``max_batch`` messages and (but for a single message
+        larger than that) ``max_batch_bytes`` payload bytes."""
+        batches: list[list[_Entry]] = []
+        batch: list[_Entry] = []
+        size = 0
+        for entry in pending:
+            weight = _payload_bytes(entry[0])
+            if batch and (len(batch) >= self.max_batch or size + weight > self.max_batch_bytes):
+                batches.append(batch)
+                batch, size = [], 0
+            batch.append(entry)
+            size += weight
+        if batch:
+            batches.append(batch)
+        return batches
 
     async def _send_batch(self, batch: list[_Entry]) -> None:
         # A caller cancelled since it queued its message has given up on it: never send it.
@@ -162,6 +184,10 @@ class CoalescingSender:
             return
         if not future.done():
             future.set_result(None)
+
+
+def _payload_bytes(message: dict) -> int:
+    return sum(len(value) for value in message.values() if isinstance(value, (bytes, str)))
 
 
 def _fail(future: asyncio.Future, exc: Exception) -> None:

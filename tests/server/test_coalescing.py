@@ -97,6 +97,21 @@ def test_batches_are_split_at_max_batch(make_redis):
     assert sorted(drain(layer)) == list(range(10))
 
 
+def test_batches_are_split_by_payload_bytes_too(make_redis):
+    layer = make_redis()
+    calls = counting_send_many(layer)
+    sender = CoalescingSender(layer, "websocket.receive", max_batch_bytes=1000)
+    # 300-byte frames: three fit in 1000 bytes; a frame over the limit goes alone (a
+    # single message is never refused for its size here: that is the layer's call).
+    messages = [{"n": n, "text": "x" * 300} for n in range(7)]
+    messages.insert(4, {"n": 99, "bytes": b"y" * 1500})
+    assert run(send_all(sender, messages), layer) == [None] * 8
+    # [0, 1, 2], then [3] (a fourth would pass 1000), [99] alone, [4, 5, 6]: single
+    # messages go as plain sends, the others as two batches of three.
+    assert calls == [3, 3]
+    assert sorted(drain(layer, "websocket.receive")) == [0, 1, 2, 3, 4, 5, 6, 99]
+
+
 def test_full_channel_refuses_exactly_the_messages_over_capacity(make_redis):
     layer = make_redis(capacity=5)
     sender = CoalescingSender(layer, "http.request")
