@@ -34,6 +34,12 @@ class PassFlushingServer(tcp.Server):
     def startWriting(self) -> None:
         if self._flush_queued or self._watching_writes:
             return
+        if self.reactor._stopped and self.reactor._startedBefore:
+            # Shutting down: the loop may stop before a queued flush runs, and the reactor's
+            # disconnectAll() only reaches what it watches. Watched, the connection is told
+            # connectionLost and its socket closed, as on Twisted's own transport.
+            self._watch_writes()
+            return
         loop = self._loop
         if loop is None:
             try:
@@ -56,8 +62,8 @@ class PassFlushingServer(tcp.Server):
 
     def _flush(self) -> None:
         self._flush_queued = False
-        if self.disconnected or self._watching_writes:
-            return  # gone meanwhile (abortConnection), or the reactor is already on it
+        if self.disconnected or self._aborting or self._watching_writes:
+            return  # gone or going (abortConnection), or the reactor is already on it
         try:
             why = self.doWrite()
         except Exception as exc:  # noqa: BLE001 - as the reactor treats a failing doWrite
@@ -67,8 +73,10 @@ class PassFlushingServer(tcp.Server):
             # What the reactor does with doWrite's verdict: CONNECTION_DONE after a
             # loseConnection() that flushed everything, CONNECTION_LOST when the peer is gone.
             self.reactor._disconnectSelectable(self, why, False)
-        elif len(self.dataBuffer) > self.offset or self._tempDataLen:
-            # The kernel took only part of it: now it is worth watching for writability.
+        elif len(self.dataBuffer) > self.offset or (self._tempDataLen
+                                                    and not self._flush_queued):
+            # The kernel took only part of it: now it is worth watching for writability. (Data
+            # a resumed producer wrote meanwhile has queued a flush of its own.)
             self._watch_writes()
 
 

@@ -187,7 +187,12 @@ def test_lose_connection_after_a_write_sends_everything_then_closes() -> None:
 
 
 def test_abort_after_a_write_drops_the_connection_without_sending() -> None:
+    watched: list[Any] = []
+
     def answer_and_abort(proto: Recorder, data: bytes) -> None:
+        reactor = proto.transport.reactor
+        watch = reactor.addWriter
+        reactor.addWriter = lambda writer: (watched.append(writer), watch(writer))
         proto.transport.write(b"never sent")
         proto.transport.abortConnection()
 
@@ -202,9 +207,57 @@ def test_abort_after_a_write_drops_the_connection_without_sending() -> None:
             except ConnectionResetError:
                 received = b""
             assert received == b""
+            assert watched == []  # the aborted socket was never handed to the poller
             writer.close()
 
     run(check())
+
+
+def test_a_connection_closed_as_the_reactor_shuts_down_is_still_torn_down() -> None:
+    """write() + loseConnection() in the pass where the reactor's shutdown runs: the loop stops
+    before a queued flush could run, so the connection must be one the reactor knows of, and
+    be told connectionLost and closed, as on Twisted's own transport."""
+    loop = asyncio.new_event_loop()
+    reactor = AsyncioSelectorReactor(loop)
+    lost: list[Any] = []
+    protocols: list[protocol.Protocol] = []
+
+    class Closing(protocol.Protocol):
+        def connectionLost(self, reason: Any) -> None:
+            lost.append(reason)
+
+    class Factory(protocol.Factory):
+        def buildProtocol(self, addr: Any) -> Closing:
+            built = Closing()
+            protocols.append(built)
+            return built
+
+    def goodbye() -> None:
+        for built in protocols:
+            built.transport.write(b"bye")
+            built.transport.loseConnection()
+
+    port = tcp.Port(0, Factory(), interface="127.0.0.1", reactor=reactor)
+    use_pass_flushing(port)
+    port.startListening()
+    client = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=BOUND)
+    try:
+        def stop_once_connected() -> None:
+            if protocols:
+                reactor.stop()
+            else:
+                reactor.callLater(0.01, stop_once_connected)
+
+        reactor.addSystemEventTrigger("before", "shutdown", goodbye)
+        reactor.callLater(0, stop_once_connected)
+        reactor.callLater(BOUND, reactor.stop)  # bound: never hang the suite
+        reactor.run(installSignalHandlers=False)
+        assert len(lost) == 1
+        client.recv(100)  # whatever was written, then end of stream: no timeout
+        assert client.recv(100) == b""
+    finally:
+        client.close()
+        loop.close()
 
 
 def test_a_write_to_a_peer_that_reset_the_connection_reports_it_lost() -> None:
