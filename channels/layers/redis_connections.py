@@ -30,7 +30,12 @@ except ImportError:  # pragma: no cover - hiredis (3.0+) is a dependency; kept o
     _hiredis_pack = None
 
 
-def _pack_all(commands: Sequence[Sequence[Any]]) -> list[bytes]:
+def _pack(conn: Any, commands: Sequence[Sequence[Any]]) -> list[bytes]:
+    """The wire form of ``commands``, for one write on ``conn``."""
+    if _hiredis_pack is None:
+        if len(commands) == 1:
+            return conn.pack_command(*commands[0])
+        return conn.pack_commands(commands)
     try:
         return [_hiredis_pack(command if type(command) is tuple else tuple(command))
                 for command in commands]
@@ -111,13 +116,7 @@ class ThreadConnections:
         replies: list[Any] = []
         sent = False
         try:
-            if _hiredis_pack is not None:
-                packed = _pack_all(commands)
-            elif len(commands) == 1:
-                packed = conn.pack_command(*commands[0])
-            else:
-                packed = conn.pack_commands(commands)
-            conn.send_packed_command(packed)
+            conn.send_packed_command(_pack(conn, commands))
             sent = True
             for _ in commands:
                 try:
@@ -258,12 +257,7 @@ class LoopConnections:
         conn = await self._take(shard)
         sent: list[bool] = []
         try:
-            if _hiredis_pack is not None:
-                packed = _pack_all(commands)
-            elif len(commands) == 1:
-                packed = conn.pack_command(*commands[0])
-            else:
-                packed = conn.pack_commands(commands)
+            packed = _pack(conn, commands)
             # socket_timeout bounds the exchange (a blocking pop's wait included), as it bounds
             # each read of redis-py's own connections.
             replies = await _bounded(self._exchange(conn, packed, len(commands), sent),

@@ -89,4 +89,3 @@ def use_pass_flushing(port: Any) -> None:
     """
     if type(port) is tcp.Port:
         port.transport = PassFlushingServer
-
