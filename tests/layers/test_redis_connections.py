@@ -22,95 +22,99 @@ def client_id(layer: RedisChannelLayer) -> int:
     return layer._direct.call(0, "CLIENT", "ID")
 
 
-def test_each_thread_sends_on_its_own_connection_and_keeps_it(redis_url, unique_prefix):
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
+@pytest.fixture
+def make_layer(redis_url, unique_prefix):
+    """Layers on the test Redis under this test's prefix, flushed (every key under the
+    prefix) and closed afterwards."""
+    made: list[RedisChannelLayer] = []
+
+    def make(**options) -> RedisChannelLayer:
+        layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix, **options)
+        made.append(layer)
+        return layer
+
+    yield make
+    for layer in made:
+        layer.flush()
+        layer.close()
+
+
+@pytest.fixture
+def admin(redis_url):
+    """A plain client, to see and do what Redis's other clients would."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def test_each_thread_sends_on_its_own_connection_and_keeps_it(make_layer):
+    layer = make_layer()
+    mine = client_id(layer)
+    layer.send("conn.a", {"n": 0})
+    assert client_id(layer) == mine  # held, not handed back and swapped
+    seen: list[int] = []
+    thread = threading.Thread(target=lambda: seen.append(client_id(layer)))
+    thread.start()
+    thread.join(10)
+    assert seen and seen[0] != mine
+    assert layer.receive(["conn.a"]) == ("conn.a", {"n": 0})
+
+
+def test_a_connection_the_server_dropped_while_idle_is_replaced_before_sending(make_layer, admin):
+    layer = make_layer()
+    layer.send("conn.b", {"n": 1})
+    old = client_id(layer)
+    admin.client_kill_filter(_id=old)  # as a Redis restart or an idle timeout would
+    layer.send("conn.b", {"n": 2})  # no error: the dead connection is noticed first
+    assert client_id(layer) != old
+    assert [m["n"] for _, m in layer.receive_batch(["conn.b"], 10)] == [1, 2]
+
+
+def test_close_disconnects_the_connections_of_every_thread(make_layer, admin):
+    layer = make_layer()
+    ids = [client_id(layer)]
+    connected_there, release = threading.Event(), threading.Event()
+
+    def other_thread() -> None:
+        ids.append(client_id(layer))
+        connected_there.set()
+        release.wait(10)  # alive: a thread that ends takes its connections with it
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
     try:
-        mine = client_id(layer)
-        layer.send("conn.a", {"n": 0})
-        assert client_id(layer) == mine  # held, not handed back and swapped
-        seen: list[int] = []
-        thread = threading.Thread(target=lambda: seen.append(client_id(layer)))
-        thread.start()
+        assert connected_there.wait(10)
+        assert len(ids) == 2
+        connected = {int(c["id"]) for c in admin.client_list()}
+        assert set(ids) <= connected
+        layer.close()  # from this thread, while the other still holds its connection
+        connected = {int(c["id"]) for c in admin.client_list()}
+        assert not set(ids) & connected
+    finally:
+        release.set()
         thread.join(10)
-        assert seen and seen[0] != mine
-        assert layer.receive(["conn.a"]) == ("conn.a", {"n": 0})
-    finally:
-        layer.flush()
-        layer.close()
+    layer.send("conn.c", {"n": 3})  # usable again: it reconnects
+    assert layer.receive(["conn.c"]) == ("conn.c", {"n": 3})
 
 
-def test_a_connection_the_server_dropped_while_idle_is_replaced_before_sending(
-        redis_url, unique_prefix):
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
-    admin = redis.Redis.from_url(redis_url)
-    try:
-        layer.send("conn.b", {"n": 1})
-        old = client_id(layer)
-        admin.client_kill_filter(_id=old)  # as a Redis restart or an idle timeout would
-        layer.send("conn.b", {"n": 2})  # no error: the dead connection is noticed first
-        assert client_id(layer) != old
-        assert [m["n"] for _, m in layer.receive_batch(["conn.b"], 10)] == [1, 2]
-    finally:
-        admin.close()
-        layer.flush()
-        layer.close()
-
-
-def test_close_disconnects_the_connections_of_every_thread(redis_url, unique_prefix):
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
-    admin = redis.Redis.from_url(redis_url)
-    try:
-        ids = [client_id(layer)]
-        connected_there, release = threading.Event(), threading.Event()
-
-        def other_thread() -> None:
-            ids.append(client_id(layer))
-            connected_there.set()
-            release.wait(10)  # alive: a thread that ends takes its connections with it
-
-        thread = threading.Thread(target=other_thread)
-        thread.start()
+def test_a_forked_child_does_not_share_its_parents_connection(make_layer):
+    layer = make_layer()
+    parent = client_id(layer)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its connection's id, then leave at once
         try:
-            assert connected_there.wait(10)
-            assert len(ids) == 2
-            connected = {int(c["id"]) for c in admin.client_list()}
-            assert set(ids) <= connected
-            layer.close()  # from this thread, while the other still holds its connection
-            connected = {int(c["id"]) for c in admin.client_list()}
-            assert not set(ids) & connected
+            os.write(write, str(client_id(layer)).encode())
         finally:
-            release.set()
-            thread.join(10)
-        layer.send("conn.c", {"n": 3})  # usable again: it reconnects
-        assert layer.receive(["conn.c"]) == ("conn.c", {"n": 3})
-    finally:
-        admin.close()
-        layer.flush()
-        layer.close()
-
-
-def test_a_forked_child_does_not_share_its_parents_connection(redis_url, unique_prefix):
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
-    try:
-        parent = client_id(layer)
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: report its connection's id, then leave at once
-            try:
-                os.write(write, str(client_id(layer)).encode())
-            finally:
-                os._exit(0)
-        os.close(write)
-        with os.fdopen(read) as pipe:
-            child = int(pipe.read() or 0)
-        os.waitpid(pid, 0)
-        assert child and child != parent
-        assert client_id(layer) == parent  # and the parent's still works
-        layer.send("conn.d", {"n": 4})
-        assert layer.receive(["conn.d"]) == ("conn.d", {"n": 4})
-    finally:
-        layer.flush()
-        layer.close()
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = int(pipe.read() or 0)
+    os.waitpid(pid, 0)
+    assert child and child != parent
+    assert client_id(layer) == parent  # and the parent's still works
+    layer.send("conn.d", {"n": 4})
+    assert layer.receive(["conn.d"]) == ("conn.d", {"n": 4})
 
 
 def loop_connections(layer: RedisChannelLayer):
@@ -118,9 +122,8 @@ def loop_connections(layer: RedisChannelLayer):
 
 
 def test_an_event_loop_reuses_its_connection_and_replaces_one_the_server_dropped(
-        redis_url, unique_prefix):
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
-    admin = redis.Redis.from_url(redis_url)
+        make_layer, admin):
+    layer = make_layer()
 
     async def scenario() -> None:
         conns = loop_connections(layer)
@@ -138,17 +141,12 @@ def test_an_event_loop_reuses_its_connection_and_replaces_one_the_server_dropped
         assert [m["n"] for _, m in await layer.receive_batch_async(["conn.e"], 10)] == [1, 2]
         await layer.close_async()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        admin.close()
-        layer.flush()
-        layer.close()
+    asyncio.run(scenario())
 
 
 def test_an_argument_redis_cannot_take_is_a_data_error_and_sends_nothing(
-        redis_url, unique_prefix):
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
+        make_layer, unique_prefix):
+    layer = make_layer()
     key = unique_prefix + "unpackable"
 
     async def scenario() -> None:
@@ -162,24 +160,19 @@ def test_an_argument_redis_cannot_take_is_a_data_error_and_sends_nothing(
         assert await conns.call(0, "GET", key) == b"\x00\xff"
         await layer.close_async()
 
-    try:
-        asyncio.run(scenario())
-        # The same on a thread's connection.
-        with pytest.raises(redis.exceptions.DataError, match="str, int, float or bytes"):
-            layer._direct.pipeline(0, [("SET", key, "first"), ("SET", key, None)])
-        assert layer._direct.call(0, "EXISTS", key) == 1  # the value the loop's test left
-        assert layer._direct.call(0, "GET", key) == b"\x00\xff"
-    finally:
-        layer.flush()
-        layer.close()
+    asyncio.run(scenario())
+    # The same on a thread's connection.
+    with pytest.raises(redis.exceptions.DataError, match="str, int, float or bytes"):
+        layer._direct.pipeline(0, [("SET", key, "first"), ("SET", key, None)])
+    assert layer._direct.call(0, "EXISTS", key) == 1  # the value the loop's test left
+    assert layer._direct.call(0, "GET", key) == b"\x00\xff"
 
 
 def test_a_command_cancelled_half_way_never_leaves_its_reply_for_the_next(
-        redis_url, unique_prefix):
+        make_layer, admin, unique_prefix):
     # A blocking pop cancelled while it waits: if its connection were reused, the entry Redis
     # hands over later would be read as the reply to an unrelated command (and lost).
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
-    admin = redis.Redis.from_url(redis_url)
+    layer = make_layer()
     key = unique_prefix + "blocked"
 
     async def scenario() -> None:
@@ -209,38 +202,26 @@ def test_a_command_cancelled_half_way_never_leaves_its_reply_for_the_next(
         assert not conns._idle[0] or all(c.is_connected for c in conns._idle[0])
         await layer.close_async()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        admin.delete(key)
-        admin.close()
-        layer.close()
+    asyncio.run(scenario())
 
 
-def test_a_reconnected_connection_no_longer_counts_as_knowing_the_scripts(redis_url,
-                                                                         unique_prefix):
+def test_a_reconnected_connection_no_longer_counts_as_knowing_the_scripts(make_layer, admin):
     # A new connection may be to a restarted server that lost them: the pipelined
     # send-then-receive must not block behind a push that may come back NOSCRIPT.
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
-    admin = redis.Redis.from_url(redis_url)
-    try:
-        assert not layer._direct.scripts_known(0)
-        layer.send("conn.f", {"n": 1})
-        assert layer._direct.scripts_known(0)
-        admin.client_kill_filter(_id=client_id(layer))
-        assert client_id(layer)  # reconnects (the dropped connection is noticed first)
-        assert not layer._direct.scripts_known(0)
-    finally:
-        admin.close()
-        layer.flush()
-        layer.close()
+    layer = make_layer()
+    assert not layer._direct.scripts_known(0)
+    layer.send("conn.f", {"n": 1})
+    assert layer._direct.scripts_known(0)
+    admin.client_kill_filter(_id=client_id(layer))
+    assert client_id(layer)  # reconnects (the dropped connection is noticed first)
+    assert not layer._direct.scripts_known(0)
 
 
-def test_a_burst_of_sends_shares_a_bounded_number_of_connections(redis_url, unique_prefix):
+def test_a_burst_of_sends_shares_a_bounded_number_of_connections(make_layer):
     # 2,000 sockets speaking at once: without a bound each send opened a connection of its own
     # (2,000 handshakes, towards Redis's maxclients); now at most max_active are open, the rest
     # wait their turn, and every message arrives exactly once.
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix, capacity=10_000)
+    layer = make_layer(capacity=10_000)
 
     async def scenario() -> int:
         conns = loop_connections(layer)
@@ -254,27 +235,22 @@ def test_a_burst_of_sends_shares_a_bounded_number_of_connections(redis_url, uniq
         await layer.close_async()
         return peak
 
-    try:
-        peak = asyncio.run(asyncio.wait_for(scenario(), 30))
-        assert 1 <= peak <= LoopConnections.max_active
-        for channel in range(20):
-            got = [m["n"] for _, m in layer.receive_batch([f"burst.{channel}"], 200)]
-            assert sorted(got) == list(range(channel, 2000, 20))  # each once (concurrent
-            # sends have no order between them)
-    finally:
-        layer.flush()
-        layer.close()
+    peak = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert 1 <= peak <= LoopConnections.max_active
+    for channel in range(20):
+        got = [m["n"] for _, m in layer.receive_batch([f"burst.{channel}"], 200)]
+        assert sorted(got) == list(range(channel, 2000, 20))  # each once (concurrent
+        # sends have no order between them)
 
 
-def test_blocked_receives_do_not_take_the_connections_sends_need(redis_url, unique_prefix,
-                                                                  monkeypatch):
+def test_blocked_receives_do_not_take_the_connections_sends_need(
+        make_layer, admin, unique_prefix, monkeypatch):
     # More receivers blocked at once than max_active: their pops are not counted, so a send
     # still goes out at once and wakes its receiver.
     monkeypatch.setattr(LoopConnections, "max_active", 4)
     name = "blocked-" + unique_prefix.strip(":")
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix, blocking_timeout=3,
+    layer = make_layer(blocking_timeout=3,
                               connection_kwargs={"client_name": name})
-    admin = redis.Redis.from_url(redis_url)
 
     def blocked() -> int:
         return sum(c.get("name") == name and c.get("cmd") in ("blmpop", "blpop")
@@ -296,9 +272,4 @@ def test_blocked_receives_do_not_take_the_connections_sends_need(redis_url, uniq
         await asyncio.gather(*receivers, return_exceptions=True)
         await layer.close_async()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        admin.close()
-        layer.flush()
-        layer.close()
+    asyncio.run(scenario())
