@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests import process_output
+
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = "tests.core.project.settings"
 
@@ -58,6 +60,8 @@ class Process:
         self._new_lines: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        process_output.register(self, " ".join(str(arg) for arg in args[1:]), self.output,
+                                lambda: self.popen.poll() is None)
 
     def _read(self) -> None:
         assert self.popen.stdout is not None
@@ -103,6 +107,7 @@ class Process:
 
     def kill(self) -> None:
         """Stop it and its children for good (SIGTERM, then SIGKILL); safe to call twice."""
+        process_output.unregister(self)
         self._signal_group(signal.SIGTERM)
         try:
             self.popen.wait(5)

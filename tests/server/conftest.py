@@ -19,6 +19,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests import process_output
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LISTENING = re.compile(r"Listening on 127\.0\.0\.1:(\d+)")
 
@@ -48,6 +50,8 @@ class ServerProcess:
                          daemon=True).start()
         threading.Thread(target=self._collect, args=(self.process.stderr, self.stderr_lines),
                          daemon=True).start()
+        process_output.register(self, f"channels-server {' '.join(self.args)}", self.output,
+                                lambda: self.process.poll() is None)
         try:
             self.port = self._ready.get(timeout=timeout)
         except queue.Empty:
@@ -89,6 +93,7 @@ class ServerProcess:
         return self.process.wait(timeout=timeout)
 
     def stop(self) -> None:
+        process_output.unregister(self)
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
