@@ -37,10 +37,13 @@ def _pack(conn: Any, commands: Sequence[Sequence[Any]]) -> list[bytes]:
             return conn.pack_command(*commands[0])
         return conn.pack_commands(commands)
     try:
-        return [_hiredis_pack(command if type(command) is tuple else tuple(command))
-                for command in commands]
+        packed = [_hiredis_pack(command if type(command) is tuple else tuple(command))
+                  for command in commands]
     except TypeError as exc:  # what redis-py raises for an argument it cannot send
         raise redis.exceptions.DataError(str(exc)) from exc
+    # One buffer: redis-py's blocking connection makes a sendall() per item, and a pipeline
+    # sent as several writes costs a system call each and can reach Redis as several reads.
+    return packed if len(packed) == 1 else [b"".join(packed)]
 
 
 def _mark_maybe_written(exc: BaseException) -> None:

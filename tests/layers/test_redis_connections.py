@@ -60,6 +60,38 @@ def test_each_thread_sends_on_its_own_connection_and_keeps_it(make_layer):
     assert layer.receive(["conn.a"]) == ("conn.a", {"n": 0})
 
 
+class CountingSocket:
+    """The connection's real socket, with its writes counted."""
+
+    def __init__(self, sock) -> None:
+        self._sock = sock
+        self.writes: list[int] = []
+
+    def sendall(self, data) -> None:
+        self.writes.append(len(data))
+        self._sock.sendall(data)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+def test_a_pipeline_leaves_in_one_write(make_layer):
+    # redis-py's blocking connection makes one sendall() per buffer it is given: a pipeline
+    # handed over as a buffer per command cost a system call each (and Redis a read each).
+    layer = make_layer()
+    layer._direct.call(0, "PING")  # connected
+    conn = layer._direct.connection(0)
+    counting = conn._sock = CountingSocket(conn._sock)
+    replies = layer._direct.pipeline(0, [("SET", f"{layer.prefix}one", "1"),
+                                         ("INCR", f"{layer.prefix}one"),
+                                         ("GET", f"{layer.prefix}one")])
+    assert replies == [b"OK", 2, b"2"]
+    assert len(counting.writes) == 1
+    layer.send("conn.p", {"n": 1})  # a layer call: one write too
+    assert len(counting.writes) == 2
+    assert layer.receive(["conn.p"]) == ("conn.p", {"n": 1})
+
+
 def test_a_connection_the_server_dropped_while_idle_is_replaced_before_sending(make_layer, admin):
     layer = make_layer()
     layer.send("conn.b", {"n": 1})
