@@ -3,6 +3,9 @@
 Every conformance test runs against four configurations: in-memory, Redis with one shard, Redis
 with two shards (two real servers: the session Redis and a private one started here), and Redis
 with encrypted messages; plus a fifth, Redis receiving the way it must before Redis 7.0.
+
+The Redis-only tests build their layers with ``redis_layers`` and look at Redis itself through
+``redis_client``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 
 from channels.layers.inmemory import InMemoryChannelLayer
 from channels.layers.redis import RedisChannelLayer
@@ -71,3 +75,33 @@ def make_layer(backend: str, request: pytest.FixtureRequest,
 def layer(make_layer: Callable[..., Any]) -> Any:
     """A layer with defaults, except a short blocking timeout to keep tests quick."""
     return make_layer(blocking_timeout=0.5)
+
+
+@pytest.fixture
+def redis_layers(redis_url: str, unique_prefix: str) -> Iterator[Callable[..., RedisChannelLayer]]:
+    """Build Redis layers (on the test Redis and this test's prefix unless told otherwise); all
+    flushed and closed afterwards, even if the test left a shard unreachable."""
+    made: list[RedisChannelLayer] = []
+
+    def factory(hosts: list[str] | None = None, **options: Any) -> RedisChannelLayer:
+        options.setdefault("prefix", unique_prefix)
+        layer = RedisChannelLayer(hosts=hosts or [redis_url], **options)
+        made.append(layer)
+        return layer
+
+    yield factory
+    for layer in made:
+        try:
+            layer.flush()
+        except redis.exceptions.RedisError:
+            pass
+        finally:
+            layer.close()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A plain client on the test Redis, to see and do what the layer's other clients would."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()

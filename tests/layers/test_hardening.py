@@ -24,34 +24,6 @@ from tests.redis_counting import CountingAsyncConnection
 
 
 @pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def layers(redis_url: str, unique_prefix: str) -> Iterator[Any]:
-    """Build Redis layers on this test's prefix; all flushed and closed afterwards."""
-    made: list[RedisChannelLayer] = []
-
-    def factory(hosts: list[str] | None = None, **options: Any) -> RedisChannelLayer:
-        options.setdefault("prefix", unique_prefix)
-        layer = RedisChannelLayer(hosts=hosts or [redis_url], **options)
-        made.append(layer)
-        return layer
-
-    yield factory
-    for layer in made:
-        try:
-            layer.flush()
-        except redis.exceptions.RedisError:
-            pass
-        finally:
-            layer.close()
-
-
-@pytest.fixture
 def proxy(redis_url: str) -> Iterator[FaultProxy]:
     fault_proxy = FaultProxy(redis_url)
     yield fault_proxy
@@ -80,33 +52,34 @@ async def pops_ended(layer: RedisChannelLayer) -> None:
 
 
 def test_a_reader_that_died_between_its_pop_and_its_count_update_leaves_no_socket_full(
-        layers, raw, unique_prefix):
+        redis_layers, redis_client, unique_prefix):
     # A blocking pop and its count update are two commands: a reader killed between them
     # (simulated by popping the raw list) must not leave the socket counted full for ever.
-    layer = layers(capacity=1)
+    layer = redis_layers(capacity=1)
     layer.send("hard.srv!a", {"n": 1})
-    assert raw.lpop(unique_prefix + "hard.srv!") is not None
+    assert redis_client.lpop(unique_prefix + "hard.srv!") is not None
     layer.send("hard.srv!a", {"n": 2})  # ChannelFull here was the bug
     assert layer.receive(["hard.srv!"]) == ("hard.srv!a", {"n": 2})
 
 
-def test_socket_counts_resynchronise_when_the_process_queue_drains(layers, raw,
+def test_socket_counts_resynchronise_when_the_process_queue_drains(redis_layers, redis_client,
                                                                    unique_prefix):
-    layer = layers(capacity=2)
+    layer = redis_layers(capacity=2)
     layer.send("hard.srv!a", {"n": 1})
     layer.send("hard.srv!a", {"n": 2})
-    raw.lpop(unique_prefix + "hard.srv!")  # a lost count update: the count says 2, one queued
+    # A lost count update: the count says 2, one is queued.
+    redis_client.lpop(unique_prefix + "hard.srv!")
     assert layer.receive_batch(["hard.srv!"], 10) == [("hard.srv!a", {"n": 2})]
     layer.send("hard.srv!a", {"n": 3})
     layer.send("hard.srv!a", {"n": 4})
     with pytest.raises(ChannelFull):  # the bound itself still holds
         layer.send("hard.srv!a", {"n": 5})
     assert [m["n"] for _, m in layer.receive_batch(["hard.srv!"], 10)] == [3, 4]
-    assert raw.exists(unique_prefix + "#c:hard.srv!") == 0
+    assert redis_client.exists(unique_prefix + "#c:hard.srv!") == 0
 
 
-def test_expired_unread_socket_messages_free_their_capacity(layers):
-    layer = layers(capacity=2, expiry=0.3)
+def test_expired_unread_socket_messages_free_their_capacity(redis_layers):
+    layer = redis_layers(capacity=2, expiry=0.3)
     layer.send("hard.srv!a", {"n": 1})
     layer.send("hard.srv!a", {"n": 2})
     layer.send("hard.srv!b", {"n": 3})
@@ -117,11 +90,11 @@ def test_expired_unread_socket_messages_free_their_capacity(layers):
                                                      ("hard.srv!a", {"n": 5})]
 
 
-def test_a_count_update_lost_with_the_connection_loses_no_message(layers, proxy):
+def test_a_count_update_lost_with_the_connection_loses_no_message(redis_layers, proxy):
     # The blocking pop succeeds, then the connection dies before the count update reaches
     # Redis: the entry has left Redis, so the receive must still hand it over.
-    reader = layers(hosts=[proxy.url], capacity=1, blocking_timeout=3)
-    sender = layers(capacity=1)
+    reader = redis_layers(hosts=[proxy.url], capacity=1, blocking_timeout=3)
+    sender = redis_layers(capacity=1)
     assert reader.receive(["hard.srv!"]) == (None, None)  # warm connection, scripts loaded
     result: dict[str, Any] = {}
 
@@ -158,9 +131,9 @@ def test_a_count_update_lost_with_the_connection_loses_no_message(layers, proxy)
     ("hard.srv!x", "hard.srv!", b"EVALSHA", False),
 ])
 def test_an_async_receive_cancelled_while_its_pop_reply_is_in_flight_loses_nothing(
-        layers, proxy, channel, queue, command, idle):
-    reader = layers(hosts=[proxy.url], blocking_timeout=1)
-    sender = layers()
+        redis_layers, proxy, channel, queue, command, idle):
+    reader = redis_layers(hosts=[proxy.url], blocking_timeout=1)
+    sender = redis_layers()
 
     async def scenario() -> Any:
         assert await reader.receive_batch_async([queue], 10) == []  # warm up
@@ -192,11 +165,11 @@ def test_an_async_receive_cancelled_while_its_pop_reply_is_in_flight_loses_nothi
 
 
 def test_an_idle_async_receive_hands_replies_out_before_their_count_update(
-        layers, proxy, raw, unique_prefix):
+        redis_layers, proxy, redis_client, unique_prefix):
     # A server's replies trickle in: each goes straight to a blocking pop and is handed out
     # while the per-socket count update is still on its way (held here by the proxy).
-    reader = layers(hosts=[proxy.url], blocking_timeout=2)
-    sender = layers()
+    reader = redis_layers(hosts=[proxy.url], blocking_timeout=2)
+    sender = redis_layers()
 
     async def scenario() -> Any:
         assert await reader.receive_batch_async(["hard.srv!"], 10) == []  # now idle
@@ -215,12 +188,13 @@ def test_an_idle_async_receive_hands_replies_out_before_their_count_update(
     got, held = asyncio.run(main_with(scenario))
     assert got == [("hard.srv!a", {"n": 1})]
     assert held, "the count update was never sent"
-    assert not raw.exists(unique_prefix + "#c:hard.srv!"), "a count was left behind"
+    assert not redis_client.exists(unique_prefix + "#c:hard.srv!"), "a count was left behind"
 
 
-def test_trickling_async_replies_keep_socket_counts_exact(layers, raw, unique_prefix):
-    reader = layers(blocking_timeout=2)
-    sender = layers(capacity=2)
+def test_trickling_async_replies_keep_socket_counts_exact(redis_layers, redis_client,
+                                                          unique_prefix):
+    reader = redis_layers(blocking_timeout=2)
+    sender = redis_layers(capacity=2)
 
     async def scenario() -> list:
         got = []
@@ -232,15 +206,16 @@ def test_trickling_async_replies_keep_socket_counts_exact(layers, raw, unique_pr
 
     got = asyncio.run(scenario())
     assert [message["n"] for _, message in got] == list(range(30))
-    assert not raw.exists(unique_prefix + "#c:hard.srv!")
+    assert not redis_client.exists(unique_prefix + "#c:hard.srv!")
     assert sender.send("hard.srv!a", {"n": 30}) is None
-    assert raw.hget(unique_prefix + "#c:hard.srv!", "hard.srv!a") == b"1"
+    assert redis_client.hget(unique_prefix + "#c:hard.srv!", "hard.srv!a") == b"1"
 
 
-def test_count_updates_ride_along_with_the_next_pop(layers, raw, redis_url, unique_prefix):
+def test_count_updates_ride_along_with_the_next_pop(redis_layers, redis_client, redis_url,
+                                                    unique_prefix):
     # Each trickled reply owes a count update; it goes out in the same write as the next
     # blocking pop, so a server's reply loop costs one round trip per reply, not two.
-    sender = layers(capacity=2)  # the fixture flushes the prefix with this one
+    sender = redis_layers(capacity=2)  # the fixture flushes the prefix with this one
     # Async use only: its sync clients would carry the asyncio connection class too.
     reader = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix, blocking_timeout=2,
                                connection_kwargs={"connection_class": CountingAsyncConnection})
@@ -263,14 +238,15 @@ def test_count_updates_ride_along_with_the_next_pop(layers, raw, redis_url, uniq
     # 20 pops, each but the first carrying the last one's update, and the last update: 21
     # (the timer may send one alone when the machine is slow; 40 if none rode along).
     assert used <= 25, f"{used} writes for 20 replies"
-    assert not raw.exists(unique_prefix + "#c:hard.srv!"), "a count was left behind"
+    assert not redis_client.exists(unique_prefix + "#c:hard.srv!"), "a count was left behind"
 
 
-def test_an_idle_reader_still_sends_the_count_updates_it_owes(layers, raw, unique_prefix):
+def test_an_idle_reader_still_sends_the_count_updates_it_owes(redis_layers, redis_client,
+                                                              unique_prefix):
     # No further receive comes to carry the update: a timer sends it (UNCOUNT_DELAY), so a
     # socket with capacity 1 is not left looking full.
-    reader = layers(blocking_timeout=2)
-    sender = layers(capacity=1)
+    reader = redis_layers(blocking_timeout=2)
+    sender = redis_layers(capacity=1)
     counts = unique_prefix + "#c:hard.srv!"
 
     async def scenario() -> tuple[list, float]:
@@ -281,7 +257,7 @@ def test_an_idle_reader_still_sends_the_count_updates_it_owes(layers, raw, uniqu
         sender.send("hard.srv!a", {"n": 1})
         got = await asyncio.wait_for(task, 5)
         started = time.monotonic()
-        while raw.exists(counts) and time.monotonic() - started < 5:
+        while redis_client.exists(counts) and time.monotonic() - started < 5:
             await asyncio.sleep(0.005)  # the timer needs this loop running; nothing to await
         waited = time.monotonic() - started
         await reader.close_async()
@@ -289,7 +265,7 @@ def test_an_idle_reader_still_sends_the_count_updates_it_owes(layers, raw, uniqu
 
     got, waited = asyncio.run(scenario())
     assert got == [("hard.srv!a", {"n": 1})]
-    assert not raw.exists(counts), "the owed count update was never sent"
+    assert not redis_client.exists(counts), "the owed count update was never sent"
     assert waited < 2, f"count update sent only after {waited:.2f}s"
     sender.send("hard.srv!a", {"n": 2})  # capacity 1: refused if the count were still 1
 
@@ -298,9 +274,9 @@ async def main_with(scenario: Any) -> Any:
     return await scenario()
 
 
-def test_a_receive_cancelled_mid_reply_is_handed_back_by_close_async(layers, proxy):
-    reader = layers(hosts=[proxy.url], blocking_timeout=1)
-    sender = layers()
+def test_a_receive_cancelled_mid_reply_is_handed_back_by_close_async(redis_layers, proxy):
+    reader = redis_layers(hosts=[proxy.url], blocking_timeout=1)
+    sender = redis_layers()
 
     async def scenario() -> None:
         await reader.receive_batch_async(["hard.cancel"], 10)
@@ -321,8 +297,8 @@ def test_a_receive_cancelled_mid_reply_is_handed_back_by_close_async(layers, pro
 # -- keys and expiry ------------------------------------------------------------------------
 
 
-def test_every_key_a_workload_leaves_has_a_ttl(layers, raw, unique_prefix):
-    layer = layers(expiry=5)
+def test_every_key_a_workload_leaves_has_a_ttl(redis_layers, redis_client, unique_prefix):
+    layer = redis_layers(expiry=5)
     reply = layer.new_channel("hard.reply?")
     layer.send(reply, {"n": 1})
     layer.send("hard.normal", {"n": 2})
@@ -332,7 +308,8 @@ def test_every_key_a_workload_leaves_has_a_ttl(layers, raw, unique_prefix):
     layer.send("hard.full", {"n": 5})
     assert layer.receive([reply]) == (reply, {"n": 1})
     assert layer.receive_batch(["hard.srv!"], 1) == [("hard.srv!a", {"n": 3})]
-    keys = {key.decode(): raw.ttl(key) for key in raw.scan_iter(match=unique_prefix + "*")}
+    keys = {key.decode(): redis_client.ttl(key)
+            for key in redis_client.scan_iter(match=unique_prefix + "*")}
     assert keys
     # The shard-wide statistics hash is one key per prefix, kept until flush().
     keys.pop(unique_prefix + "#s", None)
@@ -342,9 +319,9 @@ def test_every_key_a_workload_leaves_has_a_ttl(layers, raw, unique_prefix):
     assert keys[unique_prefix + "#s:" + reply] <= 6
 
 
-def test_entries_handed_back_by_close_keep_a_ttl(layers, raw, redis_url, second_redis_url,
-                                                 unique_prefix):
-    layer = layers(hosts=[redis_url, second_redis_url], blocking_timeout=2, expiry=30)
+def test_entries_handed_back_by_close_keep_a_ttl(redis_layers, redis_client, redis_url,
+                                                 second_redis_url, unique_prefix):
+    layer = redis_layers(hosts=[redis_url, second_redis_url], blocking_timeout=2, expiry=30)
     names = shard_names(layer, "hard.stash.{}")
     first, second = names[0], names[1]
     pool = concurrent.futures.ThreadPoolExecutor(1)
@@ -360,29 +337,30 @@ def test_entries_handed_back_by_close_keep_a_ttl(layers, raw, redis_url, second_
         pool.shutdown()
     assert layer._stash, "the second pop did not take the message"
     layer.close()
-    holder = raw if layer._shard_of(second) == 0 else redis.Redis.from_url(second_redis_url)
+    holder = (redis_client if layer._shard_of(second) == 0
+              else redis.Redis.from_url(second_redis_url))
     try:
         ttl = holder.ttl(unique_prefix + second)
     finally:
-        if holder is not raw:
+        if holder is not redis_client:
             holder.close()
     assert 0 < ttl <= 31, f"handed-back queue has TTL {ttl}"
-    reader = layers(hosts=[redis_url, second_redis_url])
+    reader = redis_layers(hosts=[redis_url, second_redis_url])
     assert reader.receive([second]) == (second, {"n": 2})
 
 
-def test_an_unreadable_entry_is_dropped_without_breaking_the_receive(layers, raw,
+def test_an_unreadable_entry_is_dropped_without_breaking_the_receive(redis_layers, redis_client,
                                                                      unique_prefix):
-    layer = layers()
-    raw.rpush(unique_prefix + "hard.garbage", b"not an entry of ours")
-    raw.rpush(unique_prefix + "hard.garbage", b"")
+    layer = redis_layers()
+    redis_client.rpush(unique_prefix + "hard.garbage", b"not an entry of ours")
+    redis_client.rpush(unique_prefix + "hard.garbage", b"")
     layer.send("hard.garbage", {"n": 1})
     assert layer.receive(["hard.garbage"]) == ("hard.garbage", {"n": 1})
 
 
-def test_a_wrong_key_drops_the_message_and_the_receive_loop_goes_on(layers, caplog):
-    sender = layers(symmetric_encryption_keys=["right"])
-    stranger = layers(symmetric_encryption_keys=["wrong"])
+def test_a_wrong_key_drops_the_message_and_the_receive_loop_goes_on(redis_layers, caplog):
+    sender = redis_layers(symmetric_encryption_keys=["right"])
+    stranger = redis_layers(symmetric_encryption_keys=["wrong"])
     sender.send("hard.secret", {"n": 1})
     with caplog.at_level("ERROR", logger="channels.layers"):
         assert stranger.receive(["hard.secret"]) == (None, None)
@@ -395,10 +373,10 @@ def test_a_wrong_key_drops_the_message_and_the_receive_loop_goes_on(layers, capl
 # -- sharding -------------------------------------------------------------------------------
 
 
-def test_new_channel_names_and_process_prefixes_stay_on_one_shard(layers, redis_url,
+def test_new_channel_names_and_process_prefixes_stay_on_one_shard(redis_layers, redis_url,
                                                                   second_redis_url):
-    layer = layers(hosts=[redis_url, second_redis_url])
-    other = layers(hosts=[redis_url, second_redis_url], prefix="another:")
+    layer = redis_layers(hosts=[redis_url, second_redis_url])
+    other = redis_layers(hosts=[redis_url, second_redis_url], prefix="another:")
     for _ in range(20):
         name = layer.new_channel("hard.reply?")
         assert layer._shard_of(name) == other._shard_of(name)  # same name, same shard
@@ -408,10 +386,10 @@ def test_new_channel_names_and_process_prefixes_stay_on_one_shard(layers, redis_
 
 
 @pytest.mark.parametrize("api", ["sync", "async"])
-def test_a_receive_over_shards_wakes_promptly_for_any_shard(layers, redis_url,
+def test_a_receive_over_shards_wakes_promptly_for_any_shard(redis_layers, redis_url,
                                                             second_redis_url, api):
-    layer = layers(hosts=[redis_url, second_redis_url], blocking_timeout=2)
-    sender = layers(hosts=[redis_url, second_redis_url])
+    layer = redis_layers(hosts=[redis_url, second_redis_url], blocking_timeout=2)
+    sender = redis_layers(hosts=[redis_url, second_redis_url])
     names = shard_names(layer, "hard.wake.{}")
     channels = [names[0], names[1]]
     targets = channels * 2
@@ -465,8 +443,8 @@ def test_a_receive_over_shards_wakes_promptly_for_any_shard(layers, redis_url,
 
 
 def test_group_send_reaches_members_of_many_processes_on_every_shard_once(
-        layers, redis_url, second_redis_url):
-    layer = layers(hosts=[redis_url, second_redis_url])
+        redis_layers, redis_url, second_redis_url):
+    layer = redis_layers(hosts=[redis_url, second_redis_url])
     prefixes = list(shard_names(layer, "hard.server{}!").values())
     prefixes += [p.replace("!", "x!") for p in prefixes]
     members = [f"{prefix}{socket}" for prefix in prefixes for socket in ("a", "b", "c")]
@@ -483,8 +461,8 @@ def test_group_send_reaches_members_of_many_processes_on_every_shard_once(
     assert got == Counter({(m, n): 1 for m in members for n in range(3)})
 
 
-def test_group_add_refreshes_membership_before_it_lapses(layers):
-    layer = layers(group_expiry=1)
+def test_group_add_refreshes_membership_before_it_lapses(redis_layers):
+    layer = redis_layers(group_expiry=1)
     layer.group_add("hard.refresh", "hard.member")
     time.sleep(0.6)  # the behaviour under test is time passing
     layer.group_add("hard.refresh", "hard.member")
@@ -498,9 +476,9 @@ def test_group_add_refreshes_membership_before_it_lapses(layers):
 
 
 def test_sync_and_cancelled_async_batch_receivers_on_two_shards_deliver_exactly_once(
-        layers, redis_url, second_redis_url):
+        redis_layers, redis_url, second_redis_url):
     hosts = [redis_url, second_redis_url]
-    layer = layers(hosts=hosts, capacity=10_000, blocking_timeout=0.3)
+    layer = redis_layers(hosts=hosts, capacity=10_000, blocking_timeout=0.3)
     names = shard_names(layer, "hard.conc.{}")
     prefixes = shard_names(layer, "hard.proc{}!")
     channels = [names[0], names[1]]
@@ -606,11 +584,11 @@ def test_inmemory_lapsed_groups_nobody_uses_are_forgotten():
 # -- faults mid-call ------------------------------------------------------------------------
 
 
-def test_a_send_whose_reply_is_lost_raises_and_is_not_resent(layers, proxy, raw,
+def test_a_send_whose_reply_is_lost_raises_and_is_not_resent(redis_layers, proxy, redis_client,
                                                              unique_prefix):
     # The script ran, the reply never came: the caller must hear of it, and nothing may send
     # the message a second time behind its back (at most once).
-    sender = layers(hosts=[proxy.url])
+    sender = redis_layers(hosts=[proxy.url])
     sender.send("hard.lost", {"n": 0})
     proxy.hold_reply_after(b"EVALSHA")
     result: dict[str, Any] = {}
@@ -630,15 +608,14 @@ def test_a_send_whose_reply_is_lost_raises_and_is_not_resent(layers, proxy, raw,
     thread.join(10)
     assert type(result.get("error")).__name__ == "RedisLayerUnavailable", result
     repr(result["error"])  # redis-py's repr reads attributes our subclass once lacked
-    assert raw.llen(unique_prefix + "hard.lost") == 2  # the first message and one copy
+    assert redis_client.llen(unique_prefix + "hard.lost") == 2  # the first message and one copy
     sender.send("hard.lost", {"n": 2})  # the same layer carries on
     assert [m["n"] for _, m in sender.receive_batch(["hard.lost"], 10)] == [0, 1, 2]
 
 
-def test_scripts_unknown_to_the_server_are_loaded_again_on_every_path(second_redis_url,
-                                                                      unique_prefix):
-    layer = RedisChannelLayer(hosts=[second_redis_url], prefix=unique_prefix,
-                              blocking_timeout=0.5)
+def test_scripts_unknown_to_the_server_are_loaded_again_on_every_path(redis_layers,
+                                                                      second_redis_url):
+    layer = redis_layers(hosts=[second_redis_url], blocking_timeout=0.5)
     admin = redis.Redis.from_url(second_redis_url)
     try:
         layer.send("hard.srv!a", {"n": 0})
@@ -664,14 +641,12 @@ def test_scripts_unknown_to_the_server_are_loaded_again_on_every_path(second_red
 
         assert asyncio.run(scenario()) == [("hard.srv!a", {"n": 3})]
     finally:
-        layer.flush()
-        layer.close()
         admin.close()
 
 
 def test_many_threads_receiving_different_channels_over_shards_all_wake_promptly(
-        layers, redis_url, second_redis_url):
-    layer = layers(hosts=[redis_url, second_redis_url], blocking_timeout=2)
+        redis_layers, redis_url, second_redis_url):
+    layer = redis_layers(hosts=[redis_url, second_redis_url], blocking_timeout=2)
     readers = 12
     pairs = []
     for reader in range(readers):
@@ -703,12 +678,12 @@ def test_many_threads_receiving_different_channels_over_shards_all_wake_promptly
 
 @pytest.mark.parametrize("api", ["sync", "async"])
 def test_a_message_another_callers_pop_took_wakes_this_receive_at_once(
-        layers, redis_url, second_redis_url, api):
+        redis_layers, redis_url, second_redis_url, api):
     # A pop left waiting by an earlier receive (another thread, or the sync API while this
     # caller is async) may take the message this receive waits for: it lands in the stash,
     # and the waiting receive must hear of it at once, not after its own pop times out.
-    layer = layers(hosts=[redis_url, second_redis_url], blocking_timeout=2)
-    sender = layers(hosts=[redis_url, second_redis_url])
+    layer = redis_layers(hosts=[redis_url, second_redis_url], blocking_timeout=2)
+    sender = redis_layers(hosts=[redis_url, second_redis_url])
     names = shard_names(layer, "hard.steal.{}")
     first, second = names[0], names[1]
     twin = next(f"hard.steal.twin{n}" for n in range(1000)

@@ -1,4 +1,4 @@
-"""The Redis layer's per-thread connections (``channels.layers.redis_connections``).
+"""The Redis layer's per-thread connections (``channels.layers.redis.connections``).
 
 The hot path (send, receive, group send) runs on a connection each thread holds, outside
 redis-py's pool: these tests pin down what the pool used to guarantee, on a real Redis.
@@ -15,40 +15,15 @@ import pytest
 import redis
 
 from channels.layers.redis import RedisChannelLayer
-from channels.layers.redis_connections import LoopConnections
+from channels.layers.redis.connections import LoopConnections
 
 
 def client_id(layer: RedisChannelLayer) -> int:
     return layer._direct.call(0, "CLIENT", "ID")
 
 
-@pytest.fixture
-def make_layer(redis_url, unique_prefix):
-    """Layers on the test Redis under this test's prefix, flushed (every key under the
-    prefix) and closed afterwards."""
-    made: list[RedisChannelLayer] = []
-
-    def make(**options) -> RedisChannelLayer:
-        layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix, **options)
-        made.append(layer)
-        return layer
-
-    yield make
-    for layer in made:
-        layer.flush()
-        layer.close()
-
-
-@pytest.fixture
-def admin(redis_url):
-    """A plain client, to see and do what Redis's other clients would."""
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
-def test_each_thread_sends_on_its_own_connection_and_keeps_it(make_layer):
-    layer = make_layer()
+def test_each_thread_sends_on_its_own_connection_and_keeps_it(redis_layers):
+    layer = redis_layers()
     mine = client_id(layer)
     layer.send("conn.a", {"n": 0})
     assert client_id(layer) == mine  # held, not handed back and swapped
@@ -75,10 +50,10 @@ class CountingSocket:
         return getattr(self._sock, name)
 
 
-def test_a_pipeline_leaves_in_one_write(make_layer):
+def test_a_pipeline_leaves_in_one_write(redis_layers):
     # redis-py's blocking connection makes one sendall() per buffer it is given: a pipeline
     # handed over as a buffer per command cost a system call each (and Redis a read each).
-    layer = make_layer()
+    layer = redis_layers()
     layer._direct.call(0, "PING")  # connected
     conn = layer._direct.connection(0)
     counting = conn._sock = CountingSocket(conn._sock)
@@ -92,18 +67,19 @@ def test_a_pipeline_leaves_in_one_write(make_layer):
     assert layer.receive(["conn.p"]) == ("conn.p", {"n": 1})
 
 
-def test_a_connection_the_server_dropped_while_idle_is_replaced_before_sending(make_layer, admin):
-    layer = make_layer()
+def test_a_connection_the_server_dropped_while_idle_is_replaced_before_sending(
+        redis_layers, redis_client):
+    layer = redis_layers()
     layer.send("conn.b", {"n": 1})
     old = client_id(layer)
-    admin.client_kill_filter(_id=old)  # as a Redis restart or an idle timeout would
+    redis_client.client_kill_filter(_id=old)  # as a Redis restart or an idle timeout would
     layer.send("conn.b", {"n": 2})  # no error: the dead connection is noticed first
     assert client_id(layer) != old
     assert [m["n"] for _, m in layer.receive_batch(["conn.b"], 10)] == [1, 2]
 
 
-def test_close_disconnects_the_connections_of_every_thread(make_layer, admin):
-    layer = make_layer()
+def test_close_disconnects_the_connections_of_every_thread(redis_layers, redis_client):
+    layer = redis_layers()
     ids = [client_id(layer)]
     connected_there, release = threading.Event(), threading.Event()
 
@@ -117,10 +93,10 @@ def test_close_disconnects_the_connections_of_every_thread(make_layer, admin):
     try:
         assert connected_there.wait(10)
         assert len(ids) == 2
-        connected = {int(c["id"]) for c in admin.client_list()}
+        connected = {int(c["id"]) for c in redis_client.client_list()}
         assert set(ids) <= connected
         layer.close()  # from this thread, while the other still holds its connection
-        connected = {int(c["id"]) for c in admin.client_list()}
+        connected = {int(c["id"]) for c in redis_client.client_list()}
         assert not set(ids) & connected
     finally:
         release.set()
@@ -129,8 +105,8 @@ def test_close_disconnects_the_connections_of_every_thread(make_layer, admin):
     assert layer.receive(["conn.c"]) == ("conn.c", {"n": 3})
 
 
-def test_a_forked_child_does_not_share_its_parents_connection(make_layer):
-    layer = make_layer()
+def test_a_forked_child_does_not_share_its_parents_connection(redis_layers):
+    layer = redis_layers()
     parent = client_id(layer)
     read, write = os.pipe()
     pid = os.fork()
@@ -154,15 +130,15 @@ def loop_connections(layer: RedisChannelLayer):
 
 
 def test_an_event_loop_reuses_its_connection_and_replaces_one_the_server_dropped(
-        make_layer, admin):
-    layer = make_layer()
+        redis_layers, redis_client):
+    layer = redis_layers()
 
     async def scenario() -> None:
         conns = loop_connections(layer)
         first = await conns.call(0, "CLIENT", "ID")
         await layer.send_async("conn.e", {"n": 1})
         assert await conns.call(0, "CLIENT", "ID") == first
-        admin.client_kill_filter(_id=first)
+        redis_client.client_kill_filter(_id=first)
         # Let the loop see the end of stream, as it would while the connection sat idle.
         for _ in range(100):
             if not conns._idle[0][-1].is_connected or await conns._idle[0][-1].can_read():
@@ -177,8 +153,8 @@ def test_an_event_loop_reuses_its_connection_and_replaces_one_the_server_dropped
 
 
 def test_an_argument_redis_cannot_take_is_a_data_error_and_sends_nothing(
-        make_layer, unique_prefix):
-    layer = make_layer()
+        redis_layers, unique_prefix):
+    layer = redis_layers()
     key = unique_prefix + "unpackable"
 
     async def scenario() -> None:
@@ -201,10 +177,10 @@ def test_an_argument_redis_cannot_take_is_a_data_error_and_sends_nothing(
 
 
 def test_a_command_cancelled_half_way_never_leaves_its_reply_for_the_next(
-        make_layer, admin, unique_prefix):
+        redis_layers, redis_client, unique_prefix):
     # A blocking pop cancelled while it waits: if its connection were reused, the entry Redis
     # hands over later would be read as the reply to an unrelated command (and lost).
-    layer = make_layer()
+    layer = redis_layers()
     key = unique_prefix + "blocked"
 
     async def scenario() -> None:
@@ -215,7 +191,7 @@ def test_a_command_cancelled_half_way_never_leaves_its_reply_for_the_next(
         waiting = asyncio.ensure_future(conns.call(0, "BLPOP", key, 30))
         deadline = time.monotonic() + 10
         while not any(int(c["id"]) == ours and c.get("cmd") == "blpop"
-                      for c in admin.client_list()):
+                      for c in redis_client.client_list()):
             assert time.monotonic() < deadline, "the BLPOP never reached Redis"
             await asyncio.sleep(0.01)  # Redis's view of a client: nothing to await but a poll
         waiting.cancel()
@@ -226,10 +202,10 @@ def test_a_command_cancelled_half_way_never_leaves_its_reply_for_the_next(
         # ... and once Redis has seen it go (the close is not waited for, so a push before
         # that could still be handed to the dead pop), a new entry reaches the next command.
         deadline = time.monotonic() + 10
-        while any(int(c["id"]) == ours for c in admin.client_list()):
+        while any(int(c["id"]) == ours for c in redis_client.client_list()):
             assert time.monotonic() < deadline, "Redis still lists the interrupted connection"
             await asyncio.sleep(0.01)
-        admin.rpush(key, b"later")
+        redis_client.rpush(key, b"later")
         assert await conns.call(0, "LPOP", key) == b"later"
         assert not conns._idle[0] or all(c.is_connected for c in conns._idle[0])
         await layer.close_async()
@@ -237,23 +213,24 @@ def test_a_command_cancelled_half_way_never_leaves_its_reply_for_the_next(
     asyncio.run(scenario())
 
 
-def test_a_reconnected_connection_no_longer_counts_as_knowing_the_scripts(make_layer, admin):
+def test_a_reconnected_connection_no_longer_counts_as_knowing_the_scripts(redis_layers,
+                                                                           redis_client):
     # A new connection may be to a restarted server that lost them: the pipelined
     # send-then-receive must not block behind a push that may come back NOSCRIPT.
-    layer = make_layer()
+    layer = redis_layers()
     assert not layer._direct.scripts_known(0)
     layer.send("conn.f", {"n": 1})
     assert layer._direct.scripts_known(0)
-    admin.client_kill_filter(_id=client_id(layer))
+    redis_client.client_kill_filter(_id=client_id(layer))
     assert client_id(layer)  # reconnects (the dropped connection is noticed first)
     assert not layer._direct.scripts_known(0)
 
 
-def test_a_burst_of_sends_shares_a_bounded_number_of_connections(make_layer):
+def test_a_burst_of_sends_shares_a_bounded_number_of_connections(redis_layers):
     # 2,000 sockets speaking at once: without a bound each send opened a connection of its own
     # (2,000 handshakes, towards Redis's maxclients); now at most max_active are open, the rest
     # wait their turn, and every message arrives exactly once.
-    layer = make_layer(capacity=10_000)
+    layer = redis_layers(capacity=10_000)
 
     async def scenario() -> int:
         conns = loop_connections(layer)
@@ -276,17 +253,17 @@ def test_a_burst_of_sends_shares_a_bounded_number_of_connections(make_layer):
 
 
 def test_blocked_receives_do_not_take_the_connections_sends_need(
-        make_layer, admin, unique_prefix, monkeypatch):
+        redis_layers, redis_client, unique_prefix, monkeypatch):
     # More receivers blocked at once than max_active: their pops are not counted, so a send
     # still goes out at once and wakes its receiver.
     monkeypatch.setattr(LoopConnections, "max_active", 4)
     name = "blocked-" + unique_prefix.strip(":")
-    layer = make_layer(blocking_timeout=3,
-                              connection_kwargs={"client_name": name})
+    layer = redis_layers(blocking_timeout=3,
+                         connection_kwargs={"client_name": name})
 
     def blocked() -> int:
         return sum(c.get("name") == name and c.get("cmd") in ("blmpop", "blpop")
-                   for c in admin.client_list())
+                   for c in redis_client.client_list())
 
     async def scenario() -> None:
         receivers = [asyncio.ensure_future(layer.receive_async([f"idle.{n}"]))

@@ -11,7 +11,7 @@ import redis
 
 from channels.layers.base import LayerUnavailable
 from channels.layers.redis import RedisChannelLayer, RedisLayerUnavailable
-from channels.layers.redis_connections import LoopConnections
+from channels.layers.redis.connections import LoopConnections
 from tests.redis_server import RedisServer, redis_binary, start_server
 
 
@@ -173,27 +173,18 @@ def test_commands_queued_behind_a_frozen_redis_fail_within_socket_timeout_too(pr
         layer.close()
 
 
-def test_messages_are_encrypted_at_rest_and_keys_rotate(redis_url, unique_prefix):
-    old = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix,
-                            symmetric_encryption_keys=["old-secret"])
-    rotated = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix,
-                                symmetric_encryption_keys=["new-secret", "old-secret"])
-    stranger = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix,
-                                 symmetric_encryption_keys=["other-secret"])
-    raw = redis.Redis.from_url(redis_url)
-    try:
-        old.send("test.secret", {"password": "hunter2"})
-        stored = raw.lindex(unique_prefix + "test.secret", 0)
-        assert b"hunter2" not in stored
-        assert rotated.receive(["test.secret"]) == ("test.secret", {"password": "hunter2"})
-        rotated.send("test.secret", {"password": "hunter3"})
-        # A layer without the key drops what it cannot read rather than delivering garbage.
-        assert stranger.receive(["test.secret"]) == (None, None)
-    finally:
-        old.flush()
-        for layer in (old, rotated, stranger):
-            layer.close()
-        raw.close()
+def test_messages_are_encrypted_at_rest_and_keys_rotate(redis_layers, redis_client,
+                                                        unique_prefix):
+    old = redis_layers(symmetric_encryption_keys=["old-secret"])
+    rotated = redis_layers(symmetric_encryption_keys=["new-secret", "old-secret"])
+    stranger = redis_layers(symmetric_encryption_keys=["other-secret"])
+    old.send("test.secret", {"password": "hunter2"})
+    stored = redis_client.lindex(unique_prefix + "test.secret", 0)
+    assert b"hunter2" not in stored
+    assert rotated.receive(["test.secret"]) == ("test.secret", {"password": "hunter2"})
+    rotated.send("test.secret", {"password": "hunter3"})
+    # A layer without the key drops what it cannot read rather than delivering garbage.
+    assert stranger.receive(["test.secret"]) == (None, None)
 
 
 @pytest.mark.parametrize(("options", "complaint"), [

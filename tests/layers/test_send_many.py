@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from channels.layers.redis import RedisChannelLayer
 from tests.redis_counting import CountingConnection
 
 
@@ -90,17 +89,12 @@ def test_send_many_async_bad_input_writes_nothing(layer):
     assert layer.receive(["many.ok"]) == (None, None)
 
 
-def test_redis_send_many_is_one_round_trip_per_shard(redis_url, unique_prefix):
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix,
-                              connection_kwargs={"connection_class": CountingConnection})
-    try:
-        sockets = [layer.new_channel("many.srv!") for _ in range(8)]
-        layer.send_many([(sockets[0], {"warm": True})])  # loads the script on a fresh server
-        before = CountingConnection.writes
-        assert layer.send_many([(socket, {"n": n}) for n, socket in enumerate(sockets)]) \
-            == [True] * 8
-        assert CountingConnection.writes - before == 1
-        assert len(layer.receive_batch(["many.srv!"], 20)) == 9
-    finally:
-        layer.flush()
-        layer.close()
+def test_redis_send_many_is_one_round_trip_per_shard(redis_layers):
+    layer = redis_layers(connection_kwargs={"connection_class": CountingConnection})
+    sockets = [layer.new_channel("many.srv!") for _ in range(8)]
+    layer.send_many([(sockets[0], {"warm": True})])  # loads the script on a fresh server
+    before = CountingConnection.writes
+    assert layer.send_many([(socket, {"n": n}) for n, socket in enumerate(sockets)]) \
+        == [True] * 8
+    assert CountingConnection.writes - before == 1
+    assert len(layer.receive_batch(["many.srv!"], 20)) == 9

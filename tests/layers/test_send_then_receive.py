@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import redis
 
-from channels.layers.redis import RedisChannelLayer
 from tests.redis_counting import CountingConnection
 
 
@@ -64,27 +63,22 @@ def test_bad_input_raises_and_neither_sends_nor_receives(layer, messages, error)
     assert layer.receive(["str.requests"]) == ("str.requests", {"n": 1})  # still there
 
 
-def test_redis_does_both_in_one_round_trip(redis_url, unique_prefix):
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix,
-                              connection_kwargs={"connection_class": CountingConnection})
-    try:
-        socket = layer.new_channel("str.srv!")
-        layer.send_many([(socket, {"warm": True})])  # loads the script on a fresh server
-        layer.send("str.requests", {"n": 1})
-        before = CountingConnection.writes
-        flags, got = layer.send_then_receive_batch([(socket, {"reply": 1})], ["str.requests"],
-                                                   1, block=True)
-        assert CountingConnection.writes - before == 1
-        assert (flags, got) == ([True], [("str.requests", {"n": 1})])
-        assert len(layer.receive_batch(["str.srv!"], 10)) == 2
-    finally:
-        layer.flush()
-        layer.close()
+def test_redis_does_both_in_one_round_trip(redis_layers):
+    layer = redis_layers(connection_kwargs={"connection_class": CountingConnection})
+    socket = layer.new_channel("str.srv!")
+    layer.send_many([(socket, {"warm": True})])  # loads the script on a fresh server
+    layer.send("str.requests", {"n": 1})
+    before = CountingConnection.writes
+    flags, got = layer.send_then_receive_batch([(socket, {"reply": 1})], ["str.requests"],
+                                               1, block=True)
+    assert CountingConnection.writes - before == 1
+    assert (flags, got) == ([True], [("str.requests", {"n": 1})])
+    assert len(layer.receive_batch(["str.srv!"], 10)) == 2
 
 
-def test_redis_after_a_restart_loads_the_script_and_keeps_what_it_popped(second_redis_url,
-                                                                        unique_prefix):
-    layer = RedisChannelLayer(hosts=[second_redis_url], prefix=unique_prefix)
+def test_redis_after_a_restart_loads_the_script_and_keeps_what_it_popped(redis_layers,
+                                                                        second_redis_url):
+    layer = redis_layers(hosts=[second_redis_url])
     admin = redis.Redis.from_url(second_redis_url)
     try:
         layer.send("str.requests", {"n": 1})
@@ -95,34 +89,26 @@ def test_redis_after_a_restart_loads_the_script_and_keeps_what_it_popped(second_
         assert layer.receive(["str.reply"]) == ("str.reply", {"n": 2})
     finally:
         admin.close()
-        layer.flush()
-        layer.close()
 
 
-def test_redis_keeps_what_it_popped_when_the_push_beside_it_fails(redis_url, unique_prefix):
+def test_redis_keeps_what_it_popped_when_the_push_beside_it_fails(redis_layers, redis_client,
+                                                                  unique_prefix):
     # The pop runs whatever becomes of the push written with it; an error reply for the push
     # must not take the popped request down with it.
-    layer = RedisChannelLayer(hosts=[redis_url], prefix=unique_prefix)
-    admin = redis.Redis.from_url(redis_url)
-    try:
-        layer.send("str.requests", {"n": 1})
-        admin.set(unique_prefix + "str.broken", b"not a list")  # the push gets WRONGTYPE
-        with pytest.raises(redis.exceptions.ResponseError):
-            layer.send_then_receive_batch([("str.broken", {"n": 2})], ["str.requests"], 1)
-        assert layer.receive(["str.requests"]) == ("str.requests", {"n": 1})
-    finally:
-        admin.close()
-        layer.flush()
-        layer.close()
+    layer = redis_layers()
+    layer.send("str.requests", {"n": 1})
+    redis_client.set(unique_prefix + "str.broken", b"not a list")  # the push gets WRONGTYPE
+    with pytest.raises(redis.exceptions.ResponseError):
+        layer.send_then_receive_batch([("str.broken", {"n": 2})], ["str.requests"], 1)
+    assert layer.receive(["str.requests"]) == ("str.requests", {"n": 1})
 
 
-def test_redis_after_a_restart_a_blocking_call_sends_at_once(second_redis_url, unique_prefix):
+def test_redis_after_a_restart_a_blocking_call_sends_at_once(redis_layers, second_redis_url):
     # A connection that has not run a script yet (as every connection after a restart) pops
     # without blocking first: a push refused for a missing script is retried before the
     # receive waits, not after blocking_timeout.
-    layer = RedisChannelLayer(hosts=[second_redis_url], prefix=unique_prefix,
-                              blocking_timeout=3)
-    reader = RedisChannelLayer(hosts=[second_redis_url], prefix=unique_prefix)
+    layer = redis_layers(hosts=[second_redis_url], blocking_timeout=3)
+    reader = redis_layers(hosts=[second_redis_url])
     admin = redis.Redis.from_url(second_redis_url)
     got: dict[str, Any] = {}
     try:
@@ -142,6 +128,3 @@ def test_redis_after_a_restart_a_blocking_call_sends_at_once(second_redis_url, u
         assert got["result"][0] == [True]
     finally:
         admin.close()
-        reader.flush()
-        reader.close()
-        layer.close()

@@ -1,4 +1,6 @@
-"""Connections of the Redis layer's synchronous hot path: one per thread and shard.
+"""Connections of the Redis layer's hot path: one per thread and shard for the synchronous
+API (:class:`ThreadConnections`), a free list per event loop and shard for the asyncio one
+(:class:`LoopConnections`).
 
 redis-py's client takes a connection from its pool and gives it back around every command
 (a lock, a poll for unread data, metrics bookkeeping). On the development VM that cost as much
@@ -6,7 +8,8 @@ client CPU as the command's own socket I/O: 76-96 µs a command through ``Redis.
 against 38-57 µs on a connection held by the caller (docs/layers.md). A thread runs one command
 at a time, so a connection of its own needs none of that bookkeeping; the connections are made
 exactly as the pool would make them (same class and options, so TLS, auth, Sentinel and
-``connection_kwargs`` all apply), and redis-py still does the wire protocol and parsing.
+``connection_kwargs`` all apply), and redis-py still does the wire protocol and parsing. The
+commands of one event loop all run in one thread too, so its free list needs no lock either.
 """
 
 from __future__ import annotations
