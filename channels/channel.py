@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from channels import DEFAULT_CHANNEL_LAYER
-from channels.message import pending_message_store
+from channels.asgi import channel_layers
+from channels.pending import pending_message_store
 
 
 def _layer_for(alias: str, channel_layer: Any) -> Any:
     if channel_layer is not None:
         return channel_layer
-    from channels.asgi import channel_layers
-
     return channel_layers[alias]
 
 
@@ -39,6 +38,13 @@ class Channel:
             self.channel_layer.send(self.name, content)
         else:
             pending_message_store.append(self, content)
+
+    @property
+    def direct_layer_send(self) -> bool:
+        """True when ``send()`` is this class's own, a plain ``channel_layer.send(name, ...)``:
+        a worker may then send a buffered reply in one round trip with its next receive. A
+        subclass that overrides ``send()`` is always sent through it."""
+        return type(self).send is Channel.send
 
     def __str__(self) -> str:
         return self.name

@@ -14,7 +14,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import http
 from django.conf import settings
@@ -25,7 +25,12 @@ from django.urls import set_script_prefix
 from django.utils.functional import cached_property
 
 from channels.exceptions import RequestAborted, RequestTimeout, ResponseLater
-from channels.message import Message, pending_message_store
+from channels.pending import pending_message_store
+
+if TYPE_CHECKING:
+    # Only a type here: routing imports this module for its default HTTP consumer, and a
+    # Message reaches the layer registry, which builds routers.
+    from channels.message import Message
 
 logger = logging.getLogger("channels.handler")
 

@@ -1,21 +1,19 @@
-"""The message a consumer receives, and the per-thread buffer of sends made while it runs."""
+"""The message a consumer receives.
+
+The buffer of sends made while a consumer runs lives in ``channels.pending``; its names are
+imported here too, where Channels 1.1 kept them.
+"""
 
 from __future__ import annotations
 
 import copy
-import logging
-import threading
-import time
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from channels.layers.base import ChannelFull
-from channels.signals import consumer_finished, consumer_started
+from channels.channel import Channel
+from channels.pending import PendingMessageStore, PendingSendLimitExceeded, pending_message_store
 
-if TYPE_CHECKING:
-    from channels.channel import Channel
-
-logger = logging.getLogger("channels.message")
+__all__ = ["Message", "PendingMessageStore", "PendingSendLimitExceeded", "pending_message_store"]
 
 
 class Message:
@@ -26,15 +24,12 @@ class Message:
     """
 
     def __init__(self, content: dict[str, Any], channel_name: str, channel_layer: Any) -> None:
-        # Through the module, not a function-level import: that costs more than the rest of
-        # this constructor, once per message (channels.channel imports this module).
-        channel_class = _channel_module.Channel
         self.content = content
         self.channel_layer = channel_layer
-        self.channel = channel_class(channel_name, channel_layer=channel_layer)
+        self.channel = Channel(channel_name, channel_layer=channel_layer)
         reply_channel = content.get("reply_channel")
         self.reply_channel: Channel | None = (
-            channel_class(reply_channel, channel_layer=channel_layer) if reply_channel else None
+            Channel(reply_channel, channel_layer=channel_layer) if reply_channel else None
         )
 
     def __getitem__(self, key: str) -> Any:
@@ -67,123 +62,3 @@ class Message:
 
     def __repr__(self) -> str:
         return f"<Message on {self.channel.name!r} keys={sorted(self.content)}>"
-
-
-class _Sender(Protocol):
-    def send(self, content: dict[str, Any], immediately: bool = False) -> None: ...
-
-
-class PendingSendLimitExceeded(RuntimeError):
-    """A consumer queued more sends than ``PendingMessageStore.max_pending`` in one run."""
-
-
-class PendingMessageStore:
-    """Holds the sends a consumer makes until it returns, one buffer per thread.
-
-    Releasing them only after the consumer succeeded means a consumer that fails half-way sends
-    nothing, and replies cannot overtake state the consumer saves at its end (sessions).
-    """
-
-    # Retrying ChannelFull on flush: the receiver is usually a socket that drains quickly.
-    retry_time = 2.0
-    retry_interval = 0.05
-    # A consumer in a loop must not grow worker memory without bound; past this it fails.
-    max_pending = 10_000
-
-    def __init__(self) -> None:
-        self.threadlocal = threading.local()
-
-    def prepare(self, **kwargs: Any) -> None:
-        self.threadlocal.messages = []
-
-    @property
-    def active(self) -> bool:
-        return getattr(self.threadlocal, "messages", None) is not None
-
-    def append(self, sender: _Sender, message: dict[str, Any],
-               retry_time: float | None = None) -> None:
-        """Buffer a send; ``retry_time`` overrides how long a full channel is retried."""
-        messages = self.threadlocal.messages
-        if len(messages) >= self.max_pending:
-            raise PendingSendLimitExceeded(
-                f"a consumer queued more than {self.max_pending} sends; send with "
-                "immediately=True or raise PendingMessageStore.max_pending"
-            )
-        messages.append((sender, message, retry_time))
-
-    def take_channel_sends(self, channel_layer: Any) -> list[tuple[Any, dict[str, Any],
-                                                                   float | None]] | None:
-        """Take this thread's buffered sends for the caller to send, and stop buffering, if
-        every one is a plain ``Channel`` send on ``channel_layer``; else None (left in place
-        for the usual flush, which keeps their order among group and other sends).
-
-        The worker uses it to send a consumer's replies in the same round trip as its next
-        receive.
-        """
-        messages = getattr(self.threadlocal, "messages", None)
-        if not messages:
-            return None
-        channel_class = _channel_module.Channel
-        if not all(type(sender) is channel_class and sender.channel_layer is channel_layer
-                   for sender, _, _ in messages):
-            return None
-        self.threadlocal.messages = None
-        return messages
-
-    def discard(self) -> int:
-        """Drop this thread's buffered sends (the consumer failed); returns how many."""
-        messages = getattr(self.threadlocal, "messages", None) or []
-        self.threadlocal.messages = None
-        return len(messages)
-
-    def send_and_flush(self, **kwargs: Any) -> None:
-        """Send everything buffered in this thread, then stop buffering.
-
-        Never raises: a flush runs from a ``consumer_finished`` receiver inside the worker loop,
-        and the original's RuntimeError here ended that loop. A send that still fails after the
-        retry window is logged with its channel and dropped; the others still go out.
-        """
-        messages = getattr(self.threadlocal, "messages", None) or []
-        self.threadlocal.messages = None
-        self.send_all(messages)
-
-    def send_all(self, messages: list[tuple[Any, dict[str, Any], float | None]]) -> None:
-        """Send buffered entries (as ``take_channel_sends`` returns them) in order; never
-        raises."""
-        for sender, message, retry_time in messages:
-            self.send_or_log(sender, message, retry_time)
-
-    def send_or_log(self, sender: _Sender, message: dict[str, Any],
-                    retry_time: float | None = None) -> None:
-        """Send, retrying a full channel for a while; a send that still fails is logged with
-        its channel and dropped (never raises)."""
-        try:
-            self._send_with_retry(sender, message, retry_time)
-        except Exception:
-            logger.exception("could not send a buffered message to %s; dropped it", sender)
-
-    def _send_with_retry(self, sender: _Sender, message: dict[str, Any],
-                         retry_time: float | None = None) -> None:
-        deadline = time.monotonic() + (self.retry_time if retry_time is None else retry_time)
-        # Any sender with a send() may queue here; the ones with a layer name its ChannelFull.
-        full_error = getattr(getattr(sender, "channel_layer", None), "ChannelFull", ChannelFull)
-        while True:
-            try:
-                sender.send(message, immediately=True)
-                return
-            except full_error:
-                if time.monotonic() >= deadline:
-                    raise
-                # No event tells us the receiver drained; a short pause is the only option.
-                time.sleep(self.retry_interval)
-
-
-pending_message_store = PendingMessageStore()
-
-consumer_started.connect(pending_message_store.prepare, dispatch_uid="channels.pending.prepare")
-consumer_finished.connect(
-    pending_message_store.send_and_flush, dispatch_uid="channels.pending.flush"
-)
-
-# Last, so the import cycle (channels.channel needs pending_message_store) resolves either way.
-import channels.channel as _channel_module  # noqa: E402

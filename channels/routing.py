@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from channels.handler import ViewConsumer
 from channels.utils import name_that_thing
 
 Consumer = Callable[..., Any]
@@ -207,8 +208,6 @@ class Router:
             return
         self._defaults_added = True
         if http_consumer is None:
-            from channels.handler import ViewConsumer
-
             http_consumer = ViewConsumer()
         self.add_route(Route("http.request", http_consumer))
         self.add_route(Route("websocket.connect", connect_consumer))

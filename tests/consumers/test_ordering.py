@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import threading
-
 import pytest
 from django.test import override_settings
 
@@ -20,7 +17,6 @@ from channels.sessions import (
     wait_channel_name,
 )
 from channels.test import ChannelTestCase, Client, WSClient, apply_routes
-from channels.worker import Worker
 
 
 def _recording_routes(log, slight=False):
@@ -207,104 +203,50 @@ class SlightOrderingTests(ChannelTestCase):
         assert [order for _, order in log] == [0, 3, 1]
 
 
-@override_settings(
-    CHANNEL_SESSION_ENGINE="django.contrib.sessions.backends.cache",
-    CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
-)
-class WorkerThreadOrderingTests(ChannelTestCase):
-    """Four real workers share the channels; each socket's messages still run in order."""
+# Four real workers share the channels; each socket's messages still run in order.
 
-    def test_strict_order_holds_across_concurrent_workers(self):
-        layer = ChannelLayerWrapper(InMemoryChannelLayer(blocking_timeout=0.05), "default", [])
-        channel_layers.set("default", layer)
-        sockets, frames = 6, 8
-        runs: dict[str, list[int]] = {}
-        lock = threading.Lock()
-        finished = threading.Event()
 
-        @enforce_ordering
-        def consumer(message):
-            with lock:
-                runs.setdefault(message.reply_channel.name, []).append(message["order"])
-                done = sum(1 for orders in runs.values() if len(orders) == frames + 2)
-            message.reply_channel.send({"text": str(message["order"])})
-            if done == sockets:
-                finished.set()
+def test_strict_order_holds_across_concurrent_workers(sessions_in_locmem_cache, default_layer,
+                                                      worker_threads, socket_traffic,
+                                                      order_recorder):
+    recorder = order_recorder(sockets=6, per_socket=8 + 2)
 
-        routes = [route("websocket.connect", consumer), route("websocket.receive", consumer),
-                  route("websocket.disconnect", consumer)]
-        clients = [Client() for _ in range(sockets)]
-        pending = []
-        for client in clients:
-            pending.append(("websocket.connect", {"order": 0}, client))
-            pending += [("websocket.receive", {"order": n, "text": "x"}, client)
-                        for n in range(1, frames + 1)]
-            pending.append(("websocket.disconnect", {"order": frames + 1, "code": 1000}, client))
-        random.Random(7).shuffle(pending)
-        with apply_routes(routes):
-            workers = [Worker(channel_layers["default"], signal_handlers=False)
-                       for _ in range(4)]
-            threads = [threading.Thread(target=worker.run, daemon=True) for worker in workers]
-            try:
-                for thread in threads:
-                    thread.start()
-                for channel, content, client in pending:
-                    client.send(channel, content)
-                assert finished.wait(15), f"stuck: {runs}"
-            finally:
-                for worker in workers:
-                    worker.stop()
-                for thread in threads:
-                    thread.join(5)
-        for client in clients:
-            assert runs[client.reply_channel] == list(range(frames + 2))
-            replies = []
-            while (content := client.receive()) is not None:
-                replies.append(int(content["text"]))
-            assert replies == list(range(frames + 2))
+    @enforce_ordering
+    def consumer(message):
+        recorder.record(message)
+        message.reply_channel.send({"text": str(message["order"])})
 
-    def test_slight_order_runs_connect_first_across_concurrent_workers(self):
-        layer = ChannelLayerWrapper(InMemoryChannelLayer(blocking_timeout=0.05), "default", [])
-        channel_layers.set("default", layer)
-        sockets, frames = 6, 8
-        runs: dict[str, list[int]] = {}
-        lock = threading.Lock()
-        finished = threading.Event()
+    default_layer(InMemoryChannelLayer(blocking_timeout=0.05),
+                  [route("websocket.connect", consumer), route("websocket.receive", consumer),
+                   route("websocket.disconnect", consumer)])
+    traffic = socket_traffic(sockets=6, frames=8, disconnect=True, seed=7)
+    worker_threads.start(4)
+    traffic.send_all()
+    recorder.wait()
+    worker_threads.stop()
+    for client in traffic.clients:
+        assert recorder.runs[client.reply_channel] == list(range(traffic.messages_per_socket))
+        assert traffic.replies(client) == list(range(traffic.messages_per_socket))
 
-        @enforce_ordering(slight=True)
-        def consumer(message):
-            with lock:
-                runs.setdefault(message.reply_channel.name, []).append(message["order"])
-                if sum(len(orders) == frames + 1 for orders in runs.values()) == sockets:
-                    finished.set()
 
-        clients = [Client() for _ in range(sockets)]
-        pending = []
-        for client in clients:
-            pending.append(("websocket.connect", {"order": 0}, client))
-            pending += [("websocket.receive", {"order": n, "text": "x"}, client)
-                        for n in range(1, frames + 1)]
-        random.Random(3).shuffle(pending)
-        with apply_routes([route("websocket.connect", consumer),
-                           route("websocket.receive", consumer)]):
-            workers = [Worker(channel_layers["default"], signal_handlers=False)
-                       for _ in range(4)]
-            threads = [threading.Thread(target=worker.run, daemon=True) for worker in workers]
-            try:
-                for thread in threads:
-                    thread.start()
-                for channel, content, client in pending:
-                    client.send(channel, content)
-                assert finished.wait(15), f"stuck: {runs}"
-            finally:
-                for worker in workers:
-                    worker.stop()
-                for thread in threads:
-                    thread.join(5)
-        for client in clients:
-            orders = runs[client.reply_channel]
-            assert orders[0] == 0
-            assert sorted(orders) == list(range(frames + 1))
+def test_slight_order_runs_connect_first_across_concurrent_workers(
+        sessions_in_locmem_cache, default_layer, worker_threads, socket_traffic, order_recorder):
+    recorder = order_recorder(sockets=6, per_socket=8 + 1)
+
+    @enforce_ordering(slight=True)
+    def consumer(message):
+        recorder.record(message)
+
+    default_layer(InMemoryChannelLayer(blocking_timeout=0.05),
+                  [route("websocket.connect", consumer), route("websocket.receive", consumer)])
+    traffic = socket_traffic(sockets=6, frames=8, disconnect=False, seed=3)
+    worker_threads.start(4)
+    traffic.send_all()
+    recorder.wait()
+    for client in traffic.clients:
+        orders = recorder.runs[client.reply_channel]
+        assert orders[0] == 0
+        assert sorted(orders) == list(range(traffic.messages_per_socket))
 
 
 def test_wait_channel_names_are_valid_layer_names():

@@ -33,7 +33,7 @@ def test_message_without_reply_channel(layer):
 
 @pytest.mark.parametrize("first", ["channels.channel", "channels.message", "channels.worker"])
 def test_message_and_channel_import_in_any_order(first):
-    """channels.message reaches Channel through the module imported at its end (a cycle)."""
+    """Whichever of them a process imports first, Message builds real Channel objects."""
     code = (f"import {first}\n"
             "from channels.channel import Channel\n"
             "from channels.message import Message\n"
@@ -184,3 +184,40 @@ def test_websocket_close_exception_validates_codes(code):
 @pytest.mark.parametrize("code", [None, 1000, 3000, 4999])
 def test_websocket_close_exception_accepts_valid_codes(code):
     WebsocketCloseException(code)
+
+
+def test_worker_may_take_buffered_plain_channel_sends_only(layer):
+    """``take_channel_sends`` hands over the buffer only when every entry is a plain
+    ``channel_layer.send`` (the worker batches those with its next receive); a subclass with
+    its own ``send()`` must go through it, so the buffer stays for the usual flush."""
+
+    class CountingChannel(Channel):
+        sent = 0
+
+        def send(self, content, immediately=False):
+            CountingChannel.sent += 1
+            super().send(content, immediately)
+
+    class PlainSubclass(Channel):
+        pass
+
+    consumer_started.send(sender=None)
+    try:
+        Channel("test.plain").send({"n": 1})
+        PlainSubclass("test.plain").send({"n": 2})
+        taken = pending_message_store.take_channel_sends(layer)
+        assert [(sender.name, message) for sender, message, _ in taken] == [
+            ("test.plain", {"n": 1}), ("test.plain", {"n": 2})]
+        assert not pending_message_store.active
+    finally:
+        consumer_finished.send(sender=None)
+
+    consumer_started.send(sender=None)
+    Channel("test.plain").send({"n": 3})
+    assert pending_message_store.take_channel_sends(object()) is None  # another layer's
+    CountingChannel("test.counted").send({"n": 4})
+    assert pending_message_store.take_channel_sends(layer) is None
+    consumer_finished.send(sender=None)
+    assert CountingChannel.sent == 2  # once buffered, once sent through it on flush
+    assert layer.receive(["test.plain"]) == ("test.plain", {"n": 3})
+    assert layer.receive(["test.counted"]) == ("test.counted", {"n": 4})

@@ -97,7 +97,7 @@ def freeze_startup_objects() -> None:
 
     Those ~50,000 objects live as long as the worker, yet every full collection walks them all:
     39-62 ms with the worker stopped, a stall for every request in flight (the fixed-rate p99 of
-    benchmarks/http.py). Frozen, a full collection only sees what requests allocate.
+    benchmarks/http_requests.py). Frozen, a full collection only sees what requests allocate.
     """
     gc.collect()
     gc.freeze()

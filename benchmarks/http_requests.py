@@ -1,8 +1,8 @@
 """HTTP benchmark: a "hello" Django view through channels-server + Redis + 1 runworker process,
 against the same view under gunicorn with 1 sync worker process, in the same run.
 
-    .venv/bin/python benchmarks/http.py [--redis URL] [--duration S] [--concurrency N] [--rate R]
-                                        [--worker-args "--batch-size 8"]
+    .venv/bin/python -m benchmarks.http_requests [--redis URL] [--duration S] [--concurrency N]
+                                                 [--rate R] [--worker-args "--batch-size 8"]
 
 Three measurements per stack, each printed as one JSON line:
 * ``max``: ``--concurrency`` clients in a closed loop for ``--duration`` seconds, each request
@@ -25,39 +25,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.harness import (
+    ROOT,
+    emit,
+    free_port,
+    medians,
+    percentile,
+    ratio,
+    redis_url,
+    running,
+    start,
+)
+
 SETTINGS = "tests.core.project.settings"
 REQUEST = b"GET /hello/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 KEEPALIVE_REQUEST = b"GET /hello/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-
-
-def emit(**fields: Any) -> None:
-    print(json.dumps(fields), flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, int(round(fraction * (len(sorted_values) - 1))))
-    return sorted_values[index]
 
 
 async def one_request(port: int) -> bool:
@@ -176,23 +165,6 @@ def wait_until_serving(port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"nothing answered on port {port} within {timeout}s")
 
 
-def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-
-
-def stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and its children (gunicorn's worker), from /proc."""
     total = 0.0
@@ -231,7 +203,8 @@ def measure(stack: str, port: int, options: argparse.Namespace,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.http_requests",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--redis", default=None,
                         help="Redis URL; default: a private redis-server started for the run "
                              "(a shared Redis lets other clients' work stall the measurement)")
@@ -248,33 +221,11 @@ def main() -> None:
                  "rate": options.rate, "worker_args": options.worker_args,
                  "repeat": options.repeat,
                  "redis": options.redis or "private", "cpus": os.cpu_count()})
-    private_redis = None
-    if options.redis is None:
-        redis_port = free_port()
-        private_redis = subprocess.Popen(
-            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        options.redis = f"redis://127.0.0.1:{redis_port}/0"
-        wait_for_port(redis_port)
-    try:
+    with redis_url(options.redis) as url:
+        options.redis = url
         runs = [run_all(options) for _ in range(max(1, options.repeat))]
         if len(runs) > 1:
-            emit(result="median", runs=len(runs),
-                 **{key: statistics.median(run[key] for run in runs) for key in runs[0]})
-    finally:
-        if private_redis is not None:
-            stop([private_redis])
-
-
-def wait_for_port(port: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)  # a starting process gives no other signal
-    raise RuntimeError(f"nothing listening on port {port} within {timeout}s")
+            emit(result="median", runs=len(runs), **medians(runs))
 
 
 def run_all(options: argparse.Namespace) -> dict[str, float]:
@@ -285,17 +236,16 @@ def run_all(options: argparse.Namespace) -> dict[str, float]:
     bin_dir = Path(sys.executable).parent
 
     channels_port = free_port()
-    processes = [
-        start([sys.executable, "-m", "django", "runworker", *options.worker_args.split()], env),
-        start([sys.executable, "-c", "from channels.server.cli import main; main()",
-               "tests.core.project.asgi:channel_layer", "-b", "127.0.0.1",
-               "-p", str(channels_port), "-v", "0"], env),
-    ]
     try:
-        channels = measure("channels", channels_port, options,
-                           {"worker": processes[0].pid, "server": processes[1].pid})
+        with running([
+            start([sys.executable, "-m", "django", "runworker", *options.worker_args.split()],
+                  env),
+            start([sys.executable, "-m", "channels.server", "tests.core.project.asgi:channel_layer",
+                   "-b", "127.0.0.1", "-p", str(channels_port), "-v", "0"], env),
+        ]) as (worker, server):
+            channels = measure("channels", channels_port, options,
+                               {"worker": worker.pid, "server": server.pid})
     finally:
-        stop(processes)
         from channels.layers.redis import RedisChannelLayer
 
         layer = RedisChannelLayer(hosts=[options.redis], prefix=prefix)
@@ -303,23 +253,20 @@ def run_all(options: argparse.Namespace) -> dict[str, float]:
         layer.close()
 
     gunicorn_port = free_port()
-    processes = [start([str(bin_dir / "gunicorn"), "-w", "1", "-k", "sync",
-                        "-b", f"127.0.0.1:{gunicorn_port}", "--log-level", "warning",
-                        "tests.core.project.wsgi:application"], env)]
-    try:
-        gunicorn = measure("gunicorn", gunicorn_port, options, {"gunicorn": processes[0].pid})
-    finally:
-        stop(processes)
+    with running([start([str(bin_dir / "gunicorn"), "-w", "1", "-k", "sync",
+                         "-b", f"127.0.0.1:{gunicorn_port}", "--log-level", "warning",
+                         "tests.core.project.wsgi:application"], env)]) as (gunicorn_process,):
+        gunicorn = measure("gunicorn", gunicorn_port, options, {"gunicorn": gunicorn_process.pid})
 
     summary_line = {
         "channels_rps": channels["max"]["rps"],
         "gunicorn_rps": gunicorn["max"]["rps"],
-        "rps_ratio": round(channels["max"]["rps"] / gunicorn["max"]["rps"], 2),
-        "keepalive_rps_ratio": round(
-            channels["max_keepalive"]["rps"] / gunicorn["max_keepalive"]["rps"], 2),
+        "rps_ratio": ratio(channels["max"]["rps"], gunicorn["max"]["rps"]),
+        "keepalive_rps_ratio": ratio(channels["max_keepalive"]["rps"],
+                                     gunicorn["max_keepalive"]["rps"]),
         "channels_fixed_p99_ms": channels["fixed"]["p99_ms"],
         "gunicorn_fixed_p99_ms": gunicorn["fixed"]["p99_ms"],
-        "fixed_p99_ratio": round(channels["fixed"]["p99_ms"] / gunicorn["fixed"]["p99_ms"], 2),
+        "fixed_p99_ratio": ratio(channels["fixed"]["p99_ms"], gunicorn["fixed"]["p99_ms"]),
         **{f"cpu_ms_{name}": value
            for name, value in channels["max"].get("cpu_ms_per_request", {}).items()},
     }
