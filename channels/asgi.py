@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import importlib
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from channels import DEFAULT_CHANNEL_LAYER
-from channels.layers.base import ChannelFull, MessageTooLarge, send_each
-
-if TYPE_CHECKING:
-    from channels.routing import Router
+from channels.layers.base import ChannelFull, send_each
+from channels.routing import Router
 
 #: Backend paths of Channels 1 deployments, so their settings keep working unchanged.
 LEGACY_BACKENDS: dict[str, str] = {
@@ -42,70 +40,74 @@ def import_backend(path: str) -> type:
 
 
 class ChannelLayerWrapper:
-    """A layer plus its alias and routing, as the Django side sees it."""
+    """A layer plus its alias and routing, as the Django side sees it.
+
+    Everything that is not the wrapper's own (``channel_layer``, ``alias``, ``routing``,
+    ``router``, ``local_only()``, the required ``send``/``receive``/``new_channel`` and the
+    helpers below) is the backend's: ``group_add``, ``ChannelFull``, but also its settings
+    (``expiry``, ``group_expiry``, ``channel_capacity``, ``hosts``) and any method of its own.
+    Channels 1.1 code reads all of these through ``channel_layers[alias]`` and
+    ``message.channel_layer``. Passing attributes through (rather than forwarding a fixed list)
+    also keeps ``hasattr`` truthful, so optional extensions (``send_async``, ``receive_batch``)
+    are only seen where the backend has them.
+    """
 
     def __init__(self, channel_layer: Any, alias: str, routing: Any) -> None:
         self.channel_layer = channel_layer
         self.alias = alias
-        self.routing = routing
+        self._routing = routing
         self._router: Router | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the wrapper itself lacks. Dunder probes (copy, pickle) and
+        # ``channel_layer`` itself (before __init__ ran) must not recurse into the backend.
+        if name.startswith("__") or name == "channel_layer":
+            raise AttributeError(name)
+        return getattr(self.channel_layer, name)
+
+    @property
+    def routing(self) -> Any:
+        return self._routing
+
+    @routing.setter
+    def routing(self, routing: Any) -> None:
+        # Channels 1.1 test helpers assign ``routing`` (and ``router``) on the wrapper; a new
+        # routing means a new router.
+        self._routing = routing
+        self._router = None
 
     @property
     def router(self) -> Router:
-        # Built on first use: routing modules import consumers, which may import this module.
+        # Built on first use: a project's routing module imports its consumers, which import
+        # channels (and so this registry), so it can only be loaded once they are importable.
         if self._router is None:
-            from channels.routing import Router
-
-            self._router = Router(self.routing)
+            self._router = Router(self._routing)
         return self._router
 
-    @property
-    def extensions(self) -> list[str]:
-        return self.channel_layer.extensions
+    @router.setter
+    def router(self, router: Router) -> None:
+        self._router = router
 
-    # The layer settings ASGI 1 code reads through the wrapper (e.g. a consumer computing a
-    # timeout from ``message.channel_layer.group_expiry``), forwarded explicitly by name.
-    @property
-    def expiry(self) -> float:
-        return self.channel_layer.expiry
-
-    @property
-    def group_expiry(self) -> float:
-        return self.channel_layer.group_expiry
-
-    @property
-    def capacity(self) -> int:
-        return self.channel_layer.capacity
-
-    @property
-    def atomic_send_many(self) -> bool:
-        return getattr(self.channel_layer, "atomic_send_many", False)
-
-    @property
-    def ChannelFull(self) -> type[ChannelFull]:  # noqa: N802 - the ASGI attribute name
-        return self.channel_layer.ChannelFull
-
-    @property
-    def MessageTooLarge(self) -> type[MessageTooLarge]:  # noqa: N802
-        return self.channel_layer.MessageTooLarge
-
+    # The three methods every ASGI layer must have, spelled out: they are the hot path (no
+    # ``__getattr__`` round per message), and subclasses may extend them with ``super()``.
     def send(self, channel: str, message: dict) -> None:
         self.channel_layer.send(channel, message)
-
-    def send_many(self, messages: list[tuple[str, dict]]) -> list[bool]:
-        return self.channel_layer.send_many(messages)
 
     def receive(self, channels: list[str], block: bool = False) -> tuple:
         return self.channel_layer.receive(channels, block=block)
 
-    def receive_many(self, channels: list[str], block: bool = False) -> tuple:
-        return self.channel_layer.receive(channels, block=block)
+    def new_channel(self, pattern: str) -> str:
+        return self.channel_layer.new_channel(pattern)
 
-    def receive_batch(self, channels: list[str], limit: int, block: bool = False) -> list:
-        return self.channel_layer.receive_batch(channels, limit, block=block)
+    def receive_many(self, channels: list[str], block: bool = False) -> tuple:
+        """The pre-1.0 name of ``receive`` that Channels 1.1 code still calls; works on
+        backends that never had it."""
+        return self.channel_layer.receive(channels, block=block)
 
     def send_then_receive_batch(self, messages: list[tuple[str, dict]], channels: list[str],
                                 limit: int, block: bool = False) -> tuple[list[bool], list]:
+        """Replies of the last message and the next receive, in one round trip where the
+        backend can (the worker uses this); the same steps one by one where it cannot."""
         layer = self.channel_layer
         if hasattr(layer, "send_then_receive_batch"):
             return layer.send_then_receive_batch(messages, channels, limit, block=block)
@@ -118,60 +120,6 @@ class ChannelLayerWrapper:
             return flags, layer.receive_batch(channels, limit, block=block)
         channel, message = layer.receive(channels, block=block)
         return flags, [] if channel is None else [(channel, message)]
-
-    def new_channel(self, pattern: str) -> str:
-        return self.channel_layer.new_channel(pattern)
-
-    def group_add(self, group: str, channel: str) -> None:
-        self.channel_layer.group_add(group, channel)
-
-    def group_discard(self, group: str, channel: str) -> None:
-        self.channel_layer.group_discard(group, channel)
-
-    def group_channels(self, group: str) -> list[str]:
-        return self.channel_layer.group_channels(group)
-
-    def send_group(self, group: str, message: dict) -> None:
-        self.channel_layer.send_group(group, message)
-
-    def flush(self) -> None:
-        self.channel_layer.flush()
-
-    def global_statistics(self) -> dict:
-        return self.channel_layer.global_statistics()
-
-    def channel_statistics(self, channel: str) -> dict:
-        return self.channel_layer.channel_statistics(channel)
-
-    def receive_twisted(self, channels: list[str]) -> Any:
-        return self.channel_layer.receive_twisted(channels)
-
-    async def send_async(self, channel: str, message: dict) -> None:
-        await self.channel_layer.send_async(channel, message)
-
-    async def send_many_async(self, messages: list[tuple[str, dict]]) -> list[bool]:
-        return await self.channel_layer.send_many_async(messages)
-
-    async def receive_async(self, channels: list[str]) -> tuple:
-        return await self.channel_layer.receive_async(channels)
-
-    async def receive_batch_async(self, channels: list[str], limit: int) -> list:
-        return await self.channel_layer.receive_batch_async(channels, limit)
-
-    async def new_channel_async(self, pattern: str) -> str:
-        return await self.channel_layer.new_channel_async(pattern)
-
-    async def group_add_async(self, group: str, channel: str) -> None:
-        await self.channel_layer.group_add_async(group, channel)
-
-    async def group_discard_async(self, group: str, channel: str) -> None:
-        await self.channel_layer.group_discard_async(group, channel)
-
-    async def send_group_async(self, group: str, message: dict) -> None:
-        await self.channel_layer.send_group_async(group, message)
-
-    def close(self) -> None:
-        self.channel_layer.close()
 
     def local_only(self) -> bool:
         """True when the layer cannot reach other processes (so e.g. runworker is pointless)."""

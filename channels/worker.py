@@ -2,7 +2,9 @@
 
 One message at a time per worker (a blocking ``receive``, never a polling sleep), so a SIGTERM
 always finds at most one message in flight: that one is finished, no new one is taken. Several
-workers in one process share nothing but the layer (``WorkerGroup``).
+workers in one process share nothing but the layer (``WorkerGroup``). Only a layer that ignores
+``block`` (allowed by ASGI 1, common in third-party layers) gets short pauses between its empty
+answers, as Channels 1.1 did.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ class Worker:
     requeue_interval = 0.05
     # Back-off after a failed receive (layer down): doubles up to the maximum.
     receive_error_backoff = (0.1, 5.0)
+    # Pause after an empty receive that came back sooner than this pause: the layer ignores
+    # ``block=True`` (ASGI 1 allows it), and asking again at once would spin a core on nothing.
+    # Doubles up to the maximum while it stays empty; a message resets it. Layers that block
+    # (every built-in one) return no sooner than their own timeout, so they never pause here.
+    empty_receive_backoff = (0.005, 0.05)
     #: Whether ``run()`` logs the channels it listens on (a WorkerGroup's threads leave it to
     #: the group, so a process says it once).
     announce = True
@@ -133,8 +140,10 @@ class Worker:
         if self.announce:
             logger.info("Listening on channels %s%s", ", ".join(channels), self.announce_suffix)
         error_pause = self.receive_error_backoff[0]
+        empty_pause = self.empty_receive_backoff[0]
         while not self.termed:
             self.in_job = False
+            started = time.monotonic()
             try:
                 if self._deferred:
                     batch = self._send_deferred_and_receive(channels)
@@ -147,6 +156,12 @@ class Worker:
                 error_pause = min(error_pause * 2, self.receive_error_backoff[1])
                 continue
             error_pause = self.receive_error_backoff[0]
+            if not batch:
+                if time.monotonic() - started < empty_pause:
+                    self._stop_event.wait(empty_pause)
+                    empty_pause = min(empty_pause * 2, self.empty_receive_backoff[1])
+                continue
+            empty_pause = self.empty_receive_backoff[0]
             for index, (channel, content) in enumerate(batch):
                 if self.termed:
                     self._give_back(batch[index:])
@@ -194,7 +209,7 @@ class Worker:
         A batch saves a layer round trip per message when messages queue up; it is only worth
         it with few workers per channel, since a batch is handled by this worker alone.
         """
-        if self.batch_size > 1:
+        if self.batch_size > 1 and hasattr(self.channel_layer, "receive_batch"):
             return self.channel_layer.receive_batch(channels, self.batch_size, block=True)
         channel, content = self.channel_layer.receive(channels, block=True)
         return [] if channel is None else [(channel, content)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -15,6 +16,22 @@ from channels.exceptions import SendNotAvailableOnDemultiplexer
 from channels.generic.base import BaseConsumer
 from channels.message import Message
 from channels.sessions import channel_and_http_session, enforce_ordering
+
+logger = logging.getLogger("channels.generic.websockets")
+
+
+def _frame_value(key: str, value: Any, expected: type | tuple[type, ...], sender: str) -> Any:
+    """``value`` unchanged, with a warning when it is not of the type a frame needs.
+
+    Channels 1.1 passed any value on, and code written for it may send e.g. the bytes an
+    ``encode_json`` built on orjson returns; raising would break it. The server drops a frame
+    it cannot send (with a log line of its own), so the warning says where it came from.
+    """
+    if not isinstance(value, expected):
+        logger.warning("%s: '%s' is %s, not %s; sent as it is, but servers drop such frames",
+                       sender, key, type(value).__name__,
+                       "str" if key == "text" else "bytes")
+    return value
 
 
 class WebsocketConsumer(BaseConsumer):
@@ -112,13 +129,12 @@ class WebsocketConsumer(BaseConsumer):
                      close: bool | int = False) -> dict[str, Any]:
         content: dict[str, Any] = {}
         if text is not None:
-            if not isinstance(text, str):
-                raise TypeError(f"text must be str, got {type(text).__name__}")
-            content["text"] = text
+            content["text"] = _frame_value("text", text, str, "WebsocketConsumer.send")
         elif bytes is not None:
-            if not isinstance(bytes, (builtins.bytes, bytearray)):
-                raise TypeError(f"bytes must be bytes, got {type(bytes).__name__}")
-            content["bytes"] = bytes
+            if isinstance(bytes, bytearray):
+                bytes = builtins.bytes(bytes)  # servers send bytes frames only
+            content["bytes"] = _frame_value("bytes", bytes, builtins.bytes,
+                                            "WebsocketConsumer.send")
         elif not close:
             raise ValueError("Pass text or bytes (or close) to send")
         if close:
@@ -207,7 +223,8 @@ class WebsocketMultiplexer:
 
     @classmethod
     def encode(cls, stream: str, payload: Any) -> dict[str, Any]:
-        return {"text": cls.encode_json({"stream": stream, "payload": payload})}
+        text = cls.encode_json({"stream": stream, "payload": payload})
+        return {"text": _frame_value("text", text, str, f"{cls.__name__}.encode_json")}
 
     @classmethod
     def group_send(cls, name: str, stream: str, payload: Any, close: bool | int = False) -> None:

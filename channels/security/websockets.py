@@ -8,6 +8,7 @@ cookie must therefore check the ``Origin`` header itself, or another site can ac
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +18,8 @@ from django.http.request import split_domain_port, validate_host
 from channels.exceptions import DenyConnection
 from channels.message import Message
 from channels.sessions import header_values
+
+logger = logging.getLogger("channels.security")
 
 
 class BaseOriginValidator:
@@ -40,7 +43,17 @@ class BaseOriginValidator:
                 f"{type(self).__name__} called without a Message as first or second argument"
             )
         origin = self.get_origin(message)
-        if not self.validate_origin(message, origin):
+        try:
+            allowed = self.validate_origin(message, origin)
+        except DenyConnection:
+            raise  # a refusal of its own, with its own reason
+        except Exception:
+            # A check that cannot decide must not let the socket in (nor crash the consumer
+            # with an error the client would never see): refuse, and say why in the log.
+            logger.exception("%s failed on origin %r; connection refused", type(self).__name__,
+                             origin)
+            allowed = False
+        if not allowed:
             raise DenyConnection(f"origin {origin!r} is not allowed")
         return self.func(*args, **kwargs)
 
@@ -57,21 +70,31 @@ class BaseOriginValidator:
         return [values[0].encode("latin-1")]
 
     def get_origin(self, message: Message) -> str:
-        """The Origin header as text; refuses connections without a usable one.
+        """The Origin header as text; refuses (``DenyConnection``) connections without exactly
+        one well-formed one, whatever shape the headers are in.
 
-        Browsers always send Origin on WebSocket handshakes, so its absence means a non-browser
-        client, or a proxy stripping it; neither can be checked, so neither is let in.
+        Browsers always send one Origin on WebSocket handshakes, so its absence means a
+        non-browser client, or a proxy stripping it; neither can be checked, so neither is let
+        in. Several Origin headers, or one with bytes no origin can contain (RFC 6454: a
+        scheme, host and port, or ``null``), are not guessed at either.
         """
         try:
-            origin = self.get_header(message, b"origin")[0]
-        except (KeyError, IndexError):
-            origin = b""
-        if not origin:
+            count = len(header_values(message.get("headers"), b"origin"))
+            origin = self.get_header(message, b"origin")[0] if count else b""
+        except Exception:  # noqa: BLE001 - malformed headers of any kind: refuse, never crash
+            raise DenyConnection("WebSocket handshake with malformed headers") from None
+        if count > 1:
+            raise DenyConnection("WebSocket handshake with several Origin headers")
+        if isinstance(origin, (bytes, bytearray)):
+            try:
+                origin = bytes(origin).decode("ascii")
+            except UnicodeDecodeError:
+                raise DenyConnection("Origin header is not ASCII") from None
+        if not isinstance(origin, str) or not origin:
             raise DenyConnection("WebSocket handshake without an Origin header")
-        try:
-            return origin.decode("ascii")
-        except UnicodeDecodeError:
-            raise DenyConnection("Origin header is not ASCII") from None
+        if not all("!" <= character <= "~" for character in origin):
+            raise DenyConnection("Origin header has spaces, controls or non-ASCII characters")
+        return origin
 
     def validate_origin(self, message: Message, origin: str) -> bool:
         raise NotImplementedError("origin validators must implement validate_origin()")
@@ -95,7 +118,8 @@ def origin_host(origin: str) -> str | None:
     for the opaque ``null`` origin and anything that is not a scheme://host URL."""
     try:
         parts = urlsplit(origin)
-    except ValueError:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+    except ValueError:  # unbalanced or invalid IPv6 brackets, bad port
         return None
     if not parts.scheme or not parts.netloc or "@" in parts.netloc:
         return None

@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-permessage-deflate", dest="per_message_deflate",
                         action="store_false",
                         help="do not negotiate WebSocket compression")
+    parser.add_argument("--force-sync", action="store_true",
+                        help="call the layer's synchronous API on threads even if it has the "
+                             "asyncio extension (slower; for layers whose asyncio API misbehaves)")
     return parser
 
 
@@ -197,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         shutdown_timeout=args.shutdown_timeout,
         max_pending_messages=args.max_pending_messages,
         per_message_deflate=args.per_message_deflate,
+        force_sync=args.force_sync,
         ready_callback=freeze_startup_objects,
     )
     logger.info("Starting server at %s, channel layer %s", ", ".join(endpoints),

@@ -25,19 +25,17 @@ from twisted.web import http
 from zope.interface import implementer
 
 from channels.layers.base import LayerUnavailable
+from channels.server.layer_errors import is_channel_full, is_message_too_large, may_resend
 from channels.server.proxy import forwarded_client
-from channels.server.server import (
-    BODY_CHUNK_SIZE,
-    is_channel_full,
-    is_message_too_large,
-    may_resend,
-    random_name,
-)
 
 if TYPE_CHECKING:
     from channels.server.server import Server
 
 logger = logging.getLogger("channels.server.http")
+
+#: Largest body sent inside ``http.request`` itself; the rest follows on ``body_channel`` in
+#: chunks of this size. Well under the 1 MB every layer must accept, leaving room for headers.
+BODY_CHUNK_SIZE = 512 * 1024
 
 #: How long a refused client may keep sending (we discard it) before the socket is dropped.
 #: Closing at once with unread data makes the kernel send RST, and the client may then never
@@ -136,7 +134,7 @@ class WebRequest(http.Request):
         more_body = bool(self.content.read(1))
         self.content.seek(len(body))
 
-        self.reply_channel = self.server.http_reply_prefix + random_name()
+        self.reply_channel = self.server.new_reply_channel(self.server.http_reply_prefix)
         self.server.reply_protocols[self.reply_channel] = self
         message = {
             "reply_channel": self.reply_channel,

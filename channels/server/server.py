@@ -4,7 +4,8 @@ Protocol objects (``http_protocol``, ``ws_protocol``) turn wire events into laye
 module owns what they share: the process's reply channel prefixes, the map from reply channel to
 socket, and the single asyncio task that receives every reply for this process and hands it to
 its socket. Twisted runs on the asyncio reactor so that the layer's asyncio API (``send_async``,
-``receive_batch_async``) runs on the reactor's own loop and never blocks it.
+``receive_batch_async``) runs on the reactor's own loop and never blocks it; a layer with only
+the synchronous ASGI 1 API is called on threads instead (``sync_layer``).
 """
 
 from __future__ import annotations
@@ -21,15 +22,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from channels.layers.base import ChannelFull, LayerUnavailable, MessageTooLarge
 from channels.server.coalescing import CoalescingSender
+from channels.server.http_protocol import HTTPFactory
+from channels.server.sync_layer import server_layer
 from channels.server.timeouts import DeadlineSweeper
+from channels.server.transport import use_pass_flushing
+from channels.server.ws_protocol import build_websocket_factory
 
 logger = logging.getLogger("channels.server")
 
-#: Largest body sent inside ``http.request`` itself; the rest follows on ``body_channel`` in
-#: chunks of this size. Well under the 1 MB every layer must accept, leaving room for headers.
-BODY_CHUNK_SIZE = 512 * 1024
 DEFAULT_MAX_REQUEST_BODY_SIZE = 16 * 1024 * 1024
 DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
 DEFAULT_MAX_HEADER_SIZE = 16 * 1024
@@ -38,8 +39,6 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
 #: Messages one socket may have queued towards the layer before it is told to slow down (1013).
 DEFAULT_MAX_PENDING_MESSAGES = 100
-#: How long a WebSocket message keeps being retried while the layer is unreachable.
-LAYER_RETRY_TIMEOUT = 60.0
 REPLY_BATCH_SIZE = 100
 REPLY_RETRY_FIRST_DELAY = 0.1
 REPLY_RETRY_MAX_DELAY = 5.0
@@ -79,38 +78,6 @@ def install_reactor() -> Any:
     return reactor
 
 
-def is_channel_full(channel_layer: Any, exc: BaseException) -> bool:
-    return isinstance(exc, ChannelFull) or isinstance(
-        exc, getattr(channel_layer, "ChannelFull", ChannelFull)
-    )
-
-
-def may_resend(exc: BaseException) -> bool:
-    """The layer was unreachable and wrote nothing: sending again cannot duplicate."""
-    return isinstance(exc, LayerUnavailable) and not exc.maybe_written
-
-
-def is_message_too_large(channel_layer: Any, exc: BaseException) -> bool:
-    return isinstance(exc, MessageTooLarge) or isinstance(
-        exc, getattr(channel_layer, "MessageTooLarge", MessageTooLarge)
-    )
-
-
-def _asyncio_layer(channel_layer: Any) -> Any:
-    """The raw layer with the asyncio extension the server needs (unwrapping a registry
-    wrapper such as ``channel_layers["default"]``), or a clear error instead of a 503 later."""
-    if not hasattr(channel_layer, "send_async") and hasattr(channel_layer, "channel_layer"):
-        channel_layer = channel_layer.channel_layer
-    missing = [name for name in ("send_async", "receive_async", "new_channel_async")
-               if not hasattr(channel_layer, name)]
-    if missing:
-        raise TypeError(
-            f"channel layer {channel_layer!r} lacks the asyncio extension ({', '.join(missing)}) "
-            "that channels-server needs so it never blocks on the layer"
-        )
-    return channel_layer
-
-
 class Server:
     """HTTP/1.1 and WebSocket in front of a channel layer (see ``docs/server.md``)."""
 
@@ -140,10 +107,12 @@ class Server:
         max_pending_messages: int = DEFAULT_MAX_PENDING_MESSAGES,
         per_message_deflate: bool = True,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        force_sync: bool = False,
     ) -> None:
         if not endpoints:
             raise ValueError("Server needs at least one endpoint, e.g. 'tcp:port=8000'")
-        self.channel_layer = _asyncio_layer(channel_layer)
+        # A layer with only the synchronous ASGI 1 API is served through threads (sync_layer).
+        self.channel_layer = server_layer(channel_layer, force_sync)
         # Requests arriving together share one layer round trip (coalescing.py).
         self.request_sender = CoalescingSender(self.channel_layer, "http.request")
         # So do frames of different sockets (each socket's own order is kept by its sender,
@@ -201,9 +170,6 @@ class Server:
 
     def run(self) -> None:
         """Serve until stopped (signal or :meth:`stop`); raises if no endpoint could listen."""
-        from channels.server.http_protocol import HTTPFactory
-        from channels.server.ws_protocol import build_websocket_factory
-
         self.reactor = install_reactor()
         self.timeouts = DeadlineSweeper(self.reactor)
         self.http_factory = HTTPFactory(self)
@@ -261,8 +227,6 @@ class Server:
         return self.reactor.adoptStreamPort(fileno, domain, self.http_factory)
 
     def _listening(self, results: list[tuple[bool, Any]]) -> None:
-        from channels.server.transport import use_pass_flushing
-
         addresses = []
         for ok, result in results:
             if ok:
@@ -343,6 +307,10 @@ class Server:
             logger.exception("Error while handling a reply for %s", channel)
 
     # -- helpers for the protocols ----------------------------------------------------------
+
+    def new_reply_channel(self, prefix: str) -> str:
+        """A reply channel for one socket, under one of this process's reply prefixes."""
+        return prefix + random_name()
 
     def log_action(self, protocol: Any, action: str, details: dict[str, Any]) -> None:
         if self.action_logger is None:

@@ -20,15 +20,9 @@ from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.internet.interfaces import ISSLTransport
 
+from channels.server.layer_errors import is_channel_full, is_message_too_large, may_resend
 from channels.server.proxy import forwarded_client
 from channels.server.sending import OrderedSender
-from channels.server.server import (
-    LAYER_RETRY_TIMEOUT,
-    is_channel_full,
-    is_message_too_large,
-    may_resend,
-    random_name,
-)
 
 if TYPE_CHECKING:
     from channels.server.server import Server
@@ -48,6 +42,8 @@ RECEIVE_FULL_RETRY_SECONDS = 1.0
 _REPLY_KEYS = {"text", "bytes", "close", "accept"}
 #: How long websocket.connect is retried while its channel is full or the layer unreachable.
 CONNECT_RETRY_SECONDS = 4.0
+#: How long a WebSocket message keeps being retried while the layer is unreachable.
+LAYER_RETRY_TIMEOUT = 60.0
 
 
 def _valid_close_code(code: int) -> bool:
@@ -117,7 +113,7 @@ class WebSocketProtocol(WebSocketServerProtocol):
         self.subprotocol = next(
             (offer for offer in request.protocols if offer in self.server.ws_protocols), None
         )
-        self.reply_channel = self.server.ws_reply_prefix + random_name()
+        self.reply_channel = self.server.new_reply_channel(self.server.ws_reply_prefix)
         self.server.reply_protocols[self.reply_channel] = self
         self.pending_handshake = defer.Deferred()
         self._connect_retry_deadline = time.monotonic() + CONNECT_RETRY_SECONDS

@@ -78,6 +78,10 @@ class ChannelTestMixin:
         return Message(content, received_channel, layer)
 
 
+#: The Channels 1.1 name, still subclassed by test suites written for it.
+ChannelTestCaseMixin = ChannelTestMixin
+
+
 class ChannelTestCase(ChannelTestMixin, TestCase):
     """A Django ``TestCase`` (each test in a rolled-back transaction) with its own layer."""
 

@@ -54,9 +54,11 @@ class WSClient(Client):
         self._cookies[key] = value
 
     def set_header(self, key: str, value: Any) -> None:
+        """Add a header to every message; ``headers`` shows it under the name given, messages
+        carry it lower-cased, as servers send header names."""
         if key.lower() == "cookie":
             raise ValueError("Use set_cookie() to set cookies, not set_header('cookie', ...)")
-        self._headers[key.lower()] = value
+        self._headers[key] = value
 
     def get_cookies(self) -> dict[str, str]:
         cookies = dict(self._cookies)
@@ -67,10 +69,10 @@ class WSClient(Client):
 
     @property
     def headers(self) -> dict[str, Any]:
+        """The headers of the next message: those set, and ``cookie`` (bytes, empty when there
+        are no cookies), as in Channels 1.1."""
         headers = copy.deepcopy(self._headers)
-        cookies = self.get_cookies()
-        if cookies:
-            headers.setdefault("cookie", _cookie_header(cookies))
+        headers.setdefault("cookie", _cookie_header(self.get_cookies()))
         return headers
 
     @property
@@ -89,20 +91,29 @@ class WSClient(Client):
 
     # -- sending --------------------------------------------------------------------------------
 
-    def _content(self, content: dict[str, Any] | None, text: Any, path: str | None
-                 ) -> dict[str, Any]:
+    def _tuple_headers(self) -> list[list[bytes]]:
+        """``headers`` as ASGI pairs: lower-case byte names, byte values; no empty cookie."""
+        pairs = []
+        for name, value in self.headers.items():
+            if name == "cookie" and not value:
+                continue
+            pairs.append([name.lower().encode("latin-1"),
+                          value if isinstance(value, bytes) else str(value).encode("latin-1")])
+        return pairs
+
+    def _get_content(self, content: dict[str, Any] | None = None, text: Any = None,
+                     path: str | None = None) -> dict[str, Any]:
+        """The message ``send`` sends (Channels 1.1's name, for subclasses that override it):
+        ``reply_channel``, ``path`` (its query string, if any, as ``query_string``),
+        ``headers``, ``order`` when ordered, and ``text`` (JSON-encoded unless a str)."""
         content = copy.deepcopy(content or {})
         content.setdefault("reply_channel", self.reply_channel)
         path = path if path is not None else self.path
-        path, _, query_string = path.partition("?")
+        path, question_mark, query_string = path.partition("?")
         content.setdefault("path", path)
-        content.setdefault("query_string", query_string.encode("latin-1") if query_string
-                           else b"")
-        content.setdefault("headers", [
-            [name.encode("latin-1"), value if isinstance(value, bytes) else
-             str(value).encode("latin-1")]
-            for name, value in self.headers.items()
-        ])
+        if question_mark:
+            content.setdefault("query_string", query_string.encode("latin-1"))
+        content.setdefault("headers", self._tuple_headers())
         if self._ordered:
             if "order" in content:
                 raise ValueError("Do not set 'order' yourself on a WSClient(ordered=True)")
@@ -116,8 +127,18 @@ class WSClient(Client):
 
     def send(self, to: str, content: dict[str, Any] | None = None,  # type: ignore[override]
              text: Any = None, path: str | None = None) -> None:
-        """Send a message to ``to``; ``text`` that is not a str is sent as JSON."""
-        self.channel_layer.send(to, self._content(content, text, path))
+        """Send a message to ``to``; ``text`` that is not a str is sent as JSON.
+
+        Only ``websocket.connect`` carries the query string (always, ``b""`` when there is
+        none); other messages get the path without it, as the server sends them.
+        """
+        path = path if path is not None else self.path
+        if to != "websocket.connect":
+            path = path.partition("?")[0]
+        content = self._get_content(content, text, path)
+        if to == "websocket.connect":
+            content.setdefault("query_string", b"")
+        self.channel_layer.send(to, content)
         self._session_cookie = False
 
     def send_and_consume(self, channel: str,  # type: ignore[override]
@@ -142,15 +163,21 @@ class WSClient(Client):
         return result
 
     def receive(self, json: bool = True) -> Any:  # type: ignore[override]
-        """The next message sent to this socket: its text decoded from JSON (``json=True``),
-        its text (``json=False``), or the whole content when it has no text; None if none."""
+        """The next message sent to this socket, None if there is none.
+
+        A message with a ``text`` key gives its text, decoded from JSON when ``json=True`` and
+        the text is a str; only a message without ``text`` (accept, close, bytes) gives the
+        whole content.
+        """
         content = super().receive()
         if content is None:
             return None
-        text = content.get("text")
-        if isinstance(text, str):
-            return _json_loads(text) if json else text
-        return content
+        if "text" not in content:
+            return content
+        text = content["text"]
+        if json and isinstance(text, str):
+            return _json_loads(text)
+        return text
 
     # -- auth -------------------------------------------------------------------------------------
 

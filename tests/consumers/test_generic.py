@@ -146,8 +146,8 @@ class WebsocketConsumerTests(ChannelTestCase):
     def test_send_validates_arguments(self):
         with pytest.raises(ValueError):
             WebsocketConsumer.encode_frame()
-        with pytest.raises(TypeError):
-            WebsocketConsumer.encode_frame(text=b"bytes as text")
+        # Passed on as Channels 1.1 did (with a warning); the server drops such a frame.
+        assert WebsocketConsumer.encode_frame(text=b"bytes as text") == {"text": b"bytes as text"}
         assert WebsocketConsumer.encode_frame(close=True) == {"close": True}
         assert WebsocketConsumer.encode_frame(text="t", close=1001) == {"text": "t",
                                                                          "close": 1001}

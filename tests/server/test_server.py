@@ -326,17 +326,18 @@ def test_console_script_is_installed():
     assert result.returncode == 0 and "usage: channels-server" in result.stdout
 
 
-def test_layer_without_the_asyncio_extension_is_refused_clearly():
+def test_layer_with_neither_the_asyncio_nor_the_asgi_1_api_is_refused_clearly():
     from channels.server import Server
 
-    class SyncOnlyLayer:
+    class SendOnlyLayer:
         def send(self, channel, message):
             pass
 
-    with pytest.raises(TypeError, match="lacks the asyncio extension"):
-        Server(SyncOnlyLayer(), ["tcp:port=0"])
+    with pytest.raises(TypeError, match="lacks both the asyncio extension .* and the ASGI 1 "
+                                        "methods \\(receive, new_channel\\)"):
+        Server(SendOnlyLayer(), ["tcp:port=0"])
     with pytest.raises(ValueError, match="at least one endpoint"):
-        Server(SyncOnlyLayer(), [])
+        Server(SendOnlyLayer(), [])
 
 
 def test_registry_wrapper_is_unwrapped_to_the_raw_layer():
