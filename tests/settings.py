@@ -15,7 +15,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.staticfiles",
     "channels",
+    "channels.delay",
     "tests.testapp",
+    "tests.binding.bindapp",
 ]
 
 MIDDLEWARE = [

@@ -50,12 +50,13 @@ def migrate(env: dict[str, str]) -> None:
 class Process:
     """A subprocess whose stdout and stderr lines are collected by a reader thread."""
 
-    def __init__(self, args: list[str], env: dict[str, str]):
+    def __init__(self, args: list[str], env: dict[str, str], stdin: int | None = None):
+        """``stdin=subprocess.PIPE`` to talk to the process through ``popen.stdin``."""
         self.args = args
         # Its own process group, so kill() also reaches children (the autoreloader's server).
         self.popen = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                      start_new_session=True)
+                                      start_new_session=True, stdin=stdin)
         self.lines: list[str] = []
         self._new_lines: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -1,0 +1,1 @@
+"""A small app with a bound model, for the data binding tests (in-process and live)."""
