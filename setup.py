@@ -17,7 +17,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(exclude=["tests", "tests.*", "benchmarks", "example_project*"]),
     include_package_data=True,
-    package_data={"channels": ["static/channels/js/*.js"]},
+    package_data={"channels": ["static/channels/js/*.js", "static/channels/js/*.mjs"],
+                  "channels.layers.redis": ["lua/*.lua"]},
     install_requires=[
         "Django>=4.2,<6.0",
         "redis[hiredis]>=5.0",
