@@ -20,7 +20,7 @@ from django.db import IntegrityError, router
 from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 
 from channels import DEFAULT_CHANNEL_LAYER
-from channels.binding.delivery import send_after_commit
+from channels.binding.delivery import request_atomic, send_after_commit
 from channels.exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 from channels.message import Message
 
@@ -309,9 +309,10 @@ class Binding(metaclass=BindingMetaclass):
             self.action, self.pk, self.data = self.deserialize(message)
             self.run_action(self.action, self.pk, self.data)
         except BindingError as error:
-            logger.warning("%s refused %s from %s: %s: %s", cls.__qualname__,
+            logger.warning("%s refused %s from %s: %s: %s%s", cls.__qualname__,
                            f"{self.action!r} of pk {self.pk!r}" if self.action else "a request",
-                           message.reply_channel, error.code, error.detail)
+                           message.reply_channel, error.code, error.detail,
+                           f" ({error.__cause__})" if error.__cause__ is not None else "")
             self.send_error(error.as_payload(self.action, self.pk))
         except (ConsumeLater, DenyConnection, ChannelSocketException):
             raise  # instructions for the worker, not failures
@@ -355,12 +356,15 @@ class Binding(metaclass=BindingMetaclass):
         if not self.has_permission(self.user, action, pk):
             raise BindingError("permission_denied", f"not allowed to {action} this object")
         try:
-            if action == CREATE:
-                self.create(data)
-            elif action == UPDATE:
-                self.update(pk, data)
-            else:
-                self.delete(pk)
+            # All or nothing: an update saves its fields before its many-to-many values, and
+            # a refusal of those must not leave the fields changed (nor their events sent).
+            with request_atomic(router.db_for_write(self.model)):
+                if action == CREATE:
+                    self.create(data)
+                elif action == UPDATE:
+                    self.update(pk, data)
+                else:
+                    self.delete(pk)
         except ObjectDoesNotExist:
             raise BindingError("not_found", f"no {self.model_label} with pk {pk!r}")
         except ValidationError as exc:
@@ -372,7 +376,10 @@ class Binding(metaclass=BindingMetaclass):
                 raise BindingError("invalid_data", _field_errors(cause)[0])
             raise BindingError("invalid_data", str(cause or exc))
         except IntegrityError as exc:
-            raise BindingError("invalid_data", f"the database refused it: {exc}")
+            # The database's text names tables, columns and constraints (and on some databases
+            # other rows' values): the log gets it, the client a plain refusal.
+            raise BindingError("invalid_data",
+                               "the database refused the change (a constraint failed)") from exc
 
     def clean_pk(self, pk: Any) -> Any:
         """The pk converted to the model's pk type (a JSON "5" and 5 are the same object)."""

@@ -22,7 +22,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.utils import timezone
 
 from channels.delay.models import DelayedMessage
@@ -270,7 +270,7 @@ class Worker:
         database = router.db_for_write(DelayedMessage)
         undeliverable = (ValueError, TypeError,
                          getattr(self.channel_layer, "MessageTooLarge", MessageTooLarge))
-        failure: LayerUnavailable | None = None
+        failure: Exception | None = None
         with transaction.atomic(using=database):
             claimed = [row for row in rows if row.claim(using=database, due_by=now)]
             self.taken_by_others += len(rows) - len(claimed)
@@ -298,6 +298,17 @@ class Worker:
                     # it, so its deletion stands.
                     logger.error("Dropped a delayed message for %r that cannot be sent: %s",
                                  row.channel_name, exc)
+                except DatabaseError:
+                    raise  # the transaction is broken: nothing more can be saved in it
+                except Exception as exc:
+                    # An error the layer does not classify (a Redis error reply such as OOM or
+                    # READONLY, a third-party layer's own): taken as not written, so this row
+                    # and the rest go back for a retry. The rows sent before it stay deleted;
+                    # rolling the whole batch back would send them again on every retry.
+                    failure = exc
+                    for rest in claimed[index:]:
+                        rest.save(force_insert=True, using=database)
+                    break
         if failure is not None:
             raise failure
 

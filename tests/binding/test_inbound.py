@@ -126,6 +126,31 @@ class ValidRequestTests(InboundTestCase):
         assert list(value.tags.all()) == [second]
 
 
+    def test_a_request_refused_part_way_changes_nothing_and_announces_nothing(self):
+        """The fields are saved before the many-to-many values: a refusal of those must take
+        the saved fields back too, or the client is told 'refused' about a change that
+        stayed."""
+        tag = Tag.objects.create(label="x")
+        value = IntegerValue.objects.create(name="a", value=1)
+        binding = self.bind(fields=["name", "value", "tags"])
+        self.route_stream(binding)
+        socket = self.connect()
+        listener = self.listener("test-all")
+        with self.assertLogs("channels.binding", logging.WARNING):
+            self.request(socket, {"action": "update", "pk": value.pk,
+                                  "data": {"value": 9, "tags": [tag.pk, tag.pk + 1000]}},
+                         "test")
+        frames = self.frames(socket)
+        assert [frame["payload"].get("error") for frame in frames] == ["invalid_data"], frames
+        value.refresh_from_db()
+        assert value.value == 1 and list(value.tags.all()) == []
+        assert BindingTestMixin.frames(self, listener) == []  # no event for a change undone
+        with self.assertLogs("channels.binding", logging.WARNING):
+            self.request(socket, {"action": "create",
+                                  "data": {"name": "b", "tags": [tag.pk + 1000]}}, "test")
+        assert not IntegerValue.objects.filter(name="b").exists()
+
+
 class ErrorFrameTests(InboundTestCase):
     def test_unknown_action(self):
         socket = self.connect()
@@ -231,6 +256,22 @@ class ErrorFrameTests(InboundTestCase):
         assert self.frames(socket) == [{"stream": "test", "payload": {
             "error": "internal_error", "detail": "the server failed to apply the request",
             "request": {"action": "create", "pk": None}}}]
+
+    def test_a_database_refusal_names_no_table_to_the_client_but_logs_it(self):
+        def create_unchecked(self, data):
+            IntegerValue.objects.create(**data)  # no full_clean: the database decides
+
+        binding = self.bind(create=create_unchecked)
+        self.route_stream(binding)
+        IntegerValue.objects.create(name="taken")
+        socket = self.connect()
+        with self.assertLogs("channels.binding", logging.WARNING) as logs:
+            self.request(socket, {"action": "create", "data": {"name": "taken"}}, "test")
+        [frame] = self.frames(socket)
+        assert frame["payload"]["error"] == "invalid_data"
+        assert "bindapp_integervalue" not in json.dumps(frame)
+        assert "bindapp_integervalue" in logs.output[0]  # the operator still sees why
+        assert IntegerValue.objects.count() == 1
 
     def test_the_error_goes_out_on_the_stream_the_request_came_on(self):
         self.route_stream(IntegerValueBinding, "other-name")

@@ -11,7 +11,13 @@ from django.db import transaction
 
 from channels.binding.websockets import WebsocketBindingWithMembers
 from channels.routing import route
-from channels.test import ChannelTestCase, Client, TransactionChannelTestCase, apply_routes
+from channels.test import (
+    ChannelTestCase,
+    Client,
+    TransactionChannelTestCase,
+    WSClient,
+    apply_routes,
+)
 from tests.binding.bindapp.models import IntegerValue
 from tests.binding.helpers import BindingTestMixin
 
@@ -291,4 +297,13 @@ class TestCaseTransactionTests(BindingTestMixin, ChannelTestCase):
         with self.captureOnCommitCallbacks(execute=True):
             with transaction.atomic():
                 IntegerValue.objects.create(name="a")
+        assert [f["payload"]["action"] for f in self.frames(socket)] == ["create"]
+
+    def test_a_change_a_socket_requests_is_sent(self):
+        binding = self.bind(channel_session_user=False)
+        socket = self.listener("test-all")
+        with apply_routes([route("websocket.receive", binding.consumer)]):
+            requester = WSClient()
+            requester.send_and_consume("websocket.receive",
+                                       text={"action": "create", "data": {"name": "a"}})
         assert [f["payload"]["action"] for f in self.frames(socket)] == ["create"]

@@ -174,3 +174,36 @@ def test_a_layer_that_is_down_keeps_the_rows_and_the_worker_running(delay_log):
         down.close()
     kept = DelayedMessage.objects.get()
     assert (kept.pk, kept.due_date, kept.content) == (row.pk, row.due_date, row.content)
+
+
+class _RefusingLayer(InMemoryChannelLayer):
+    """A layer that answers sends to ``dest.refused`` with an error of its own kind, as a
+    third-party layer (or a Redis error reply such as OOM or READONLY) may."""
+
+    def send(self, channel, message):
+        if channel == "dest.refused":
+            raise RuntimeError("the backend refused the write")
+        super().send(channel, message)
+
+
+def test_a_send_failing_mid_batch_does_not_send_the_earlier_rows_again(delay_log):
+    """Rows sent before the failing one stay deleted: a rollback of the whole batch would put
+    them back and send them again on every retry."""
+    backend = _RefusingLayer(blocking_timeout=0.2)
+    layer = ChannelLayerWrapper(backend, "default", [])
+    first = DelayedMessage.objects.create(channel_name="dest.a", content='{"n": 1}', delay=-30)
+    refused = DelayedMessage.objects.create(channel_name="dest.refused", content='{"n": 2}',
+                                            delay=-20)
+    last = DelayedMessage.objects.create(channel_name="dest.a", content='{"n": 3}', delay=-10)
+    try:
+        with running_worker(layer):
+            assert receive_on(layer, "dest.a")[0] == {"n": 1}
+            delay_log.wait_for(r"Delay server step failed; retrying in 0\.2s")
+            delay_log.wait_for(r"Delay server step failed; retrying in 0\.4s")
+        assert layer.receive(["dest.a"]) == (None, None)  # n=1 once, n=3 still behind n=2
+    finally:
+        backend.close()
+    kept = {row.pk: (row.channel_name, row.due_date) for row in DelayedMessage.objects.all()}
+    assert kept == {refused.pk: ("dest.refused", refused.due_date),
+                    last.pk: ("dest.a", last.due_date)}
+    assert first.pk not in kept

@@ -97,7 +97,7 @@ class ShardFailures:
 
     def _group_shard_missed(self, group: str, shard: int, exc: BaseException) -> None:
         # Like a full member, a member on a shard that is down misses this message: the group
-        # send still reaches everyone else (SPEC §1: a down shard affects only its part).
+        # send still reaches everyone else: a shard that is down affects only its own part.
         logger.warning("group %s: members on shard %s missed a message: %s", group,
                        self._shard_label(shard), exc)
 
