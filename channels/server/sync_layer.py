@@ -121,10 +121,13 @@ class _ReceiveThread:
             started = time.monotonic()
             try:
                 result = self.channel_layer.receive(channels, block=True)
+                # Inside the try: a layer answering something that is not a pair must fail this
+                # receive, not end the thread (the reply loop would then wait forever).
+                empty = result is None or result[0] is None
             except Exception as exc:  # noqa: BLE001 - handed to the reply loop, which retries
                 _settle(loop, future, None, exc)
                 continue
-            if result is None or result[0] is None:
+            if empty:
                 result = (None, None)
                 if time.monotonic() - started < pause:
                     # The layer did not wait: pause here, off the reactor, before it asks again.

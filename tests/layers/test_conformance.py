@@ -1,4 +1,4 @@
-"""The layer contract (SPEC §1), checked identically against every backend configuration."""
+"""The layer contract (docs/layers.md), checked identically against every backend configuration."""
 
 from __future__ import annotations
 
