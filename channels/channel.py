@@ -35,6 +35,7 @@ class Channel:
         if not isinstance(content, dict):
             raise TypeError(f"You can only send dicts as content on channels (got {content!r})")
         if immediately or not pending_message_store.active:
+            pending_message_store.release_held()
             self.channel_layer.send(self.name, content)
         else:
             pending_message_store.append(self, content)
@@ -87,6 +88,7 @@ class Group:
         if not isinstance(content, dict):
             raise ValueError(f"You can only send dicts as content on groups (got {content!r})")
         if immediately or not pending_message_store.active:
+            pending_message_store.release_held()
             self.channel_layer.send_group(self.name, content)
         else:
             pending_message_store.append(self, content)

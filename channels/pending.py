@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from channels.layers.base import ChannelFull
@@ -78,6 +79,24 @@ class PendingMessageStore:
             return None
         self.threadlocal.messages = None
         return messages
+
+    def has_pending(self) -> bool:
+        """Whether this thread holds buffered sends."""
+        return bool(getattr(self.threadlocal, "messages", None))
+
+    def set_release_hook(self, hook: Callable[[], None] | None) -> None:
+        """Have ``release_held()`` call ``hook`` in this thread (None: nothing).
+
+        A worker holds a batch's replies for its next receive; a send that does not wait must
+        let them out first, or it would overtake them on their channel.
+        """
+        self.threadlocal.release_hook = hook
+
+    def release_held(self) -> None:
+        """Before a send that skips the buffer: send what this thread's worker still holds."""
+        hook = getattr(self.threadlocal, "release_hook", None)
+        if hook is not None:
+            hook()
 
     def discard(self) -> int:
         """Drop this thread's buffered sends (the consumer failed); returns how many."""

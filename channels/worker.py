@@ -1,10 +1,15 @@
 """The worker: receive on every routed channel, run the matching consumer, send what it queued.
 
-One message at a time per worker (a blocking ``receive``, never a polling sleep), so a SIGTERM
-always finds at most one message in flight: that one is finished, no new one is taken. Several
-workers in one process share nothing but the layer (``WorkerGroup``). Only a layer that ignores
-``block`` (allowed by ASGI 1, common in third-party layers) gets short pauses between its empty
-answers, as Channels 1.1 did.
+A blocking ``receive`` (never a polling sleep) that takes several queued messages at once when
+they are quick to handle: a batch is bounded by ``batch_size`` and, by default, by about
+``batch_budget`` seconds of recent consumer time, so a slow consumer makes the worker take one
+message at a time again and never leaves others waiting behind it. Within a batch the
+consumers' replies go out together with the next receive, and Django's request lifecycle
+(database connection checks) brackets the batch rather than each message. A SIGTERM finishes
+the message in hand and hands the rest of its batch back. Several workers in one process share
+nothing but the layer (``WorkerGroup``). Only a layer that ignores ``block`` (allowed by
+ASGI 1, common in third-party layers) gets short pauses between its empty answers, as
+Channels 1.1 did.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 from django.core.signals import request_finished, request_started
 
 from channels.exceptions import ChannelSocketException, ConsumeLater, DenyConnection
-from channels.layers.base import MessageTooLarge
+from channels.layers.base import LayerUnavailable, MessageTooLarge
 from channels.message import Message, pending_message_store
 from channels.signals import consumer_finished, consumer_started, worker_ready
 from channels.utils import name_that_thing
@@ -34,13 +39,23 @@ class Worker:
 
     ``callback(channel, message)`` is called before each consumer (``runworker -v 2`` logs with
     it). ``message_retries`` bounds how often one message may be put back by ``ConsumeLater``.
+    ``batch_size`` is the most messages taken per receive; None (the default) means up to
+    ``max_batch_size``, fewer when consumers are slow (``batch_budget``). A number fixes it.
     """
+
+    #: Largest batch taken when ``batch_size`` is left to the worker.
+    max_batch_size = 16
+    #: Consumer time (seconds, by recent average) a batch chosen by the worker may hold: a
+    #: message waits behind the others of its batch, so slow consumers get batches of one.
+    batch_budget = 0.002
 
     # How often a ConsumeLater re-queue is retried when the channel is full, and the pause.
     requeue_attempts = 10
     requeue_interval = 0.05
-    # Back-off after a failed receive (layer down): doubles up to the maximum.
-    receive_error_backoff = (0.1, 5.0)
+    # Back-off after a failed receive (layer down): doubles up to the maximum. The maximum is
+    # how late the worker may notice the layer is back; meanwhile servers queue frames, so a
+    # late worker lets websocket.receive fill and sockets be closed with 1013.
+    receive_error_backoff = (0.1, 0.5)
     # Pause after an empty receive that came back sooner than this pause: the layer ignores
     # ``block=True`` (ASGI 1 allows it), and asking again at once would spin a core on nothing.
     # Doubles up to the maximum while it stays empty; a message resets it. Layers that block
@@ -59,12 +74,15 @@ class Worker:
         signal_handlers: bool = True,
         only_channels: Iterable[str] | None = None,
         exclude_channels: Iterable[str] | None = None,
-        batch_size: int = 1,
+        batch_size: int | None = None,
     ) -> None:
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.channel_layer = channel_layer
         self.batch_size = batch_size
+        # Average seconds per consumer (moving), for the batch limit when it is the worker's.
+        self._consumer_seconds = self.batch_budget
+        self._batch_limit = 1 if batch_size is None else batch_size
         self.callback = callback
         self.message_retries = message_retries
         self.signal_handlers = signal_handlers
@@ -76,10 +94,15 @@ class Worker:
         # Set to interrupt back-off pauses at once when asked to stop.
         self._stop_event = threading.Event()
         self._signals_received = 0
-        # Replies of the last message handled, to go out with the next receive (run()).
+        # Replies of the batch handled so far, to go out with the next receive (run()), or
+        # before any send that does not wait (order per channel is kept).
         self._deferred: list[tuple[Any, dict[str, Any], float | None]] = []
-        self._may_defer = False
         self._can_defer = hasattr(channel_layer, "send_then_receive_batch")
+        # Whether request_started was sent and request_finished is still owed (a batch shares
+        # one request lifecycle).
+        self._in_request = False
+        # Whether _handle_batch is running: handle() called by anyone else sends its own replies.
+        self._batch_running = False
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -91,7 +114,8 @@ class Worker:
         signal.signal(signal.SIGINT, self.sigterm_handler)
 
     def sigterm_handler(self, signo: int, stack_frame: Any) -> None:
-        """First signal: finish the current message and stop. A second one: stop right now.
+        """First signal: finish the current message (or automatic batch) and stop. A second one:
+        stop right now.
 
         Stopping is left to the loop rather than done here, so a message already popped from
         the layer (even mid-receive) is never abandoned.
@@ -140,6 +164,7 @@ class Worker:
         if self.announce:
             logger.info("Listening on channels %s%s", ", ".join(channels), self.announce_suffix)
         error_pause = self.receive_error_backoff[0]
+        unreachable_since: float | None = None
         empty_pause = self.empty_receive_backoff[0]
         while not self.termed:
             self.in_job = False
@@ -149,12 +174,25 @@ class Worker:
                     batch = self._send_deferred_and_receive(channels)
                 else:
                     batch = self._receive(channels)
+            except LayerUnavailable as exc:
+                # An outage is one line when it starts and one when it ends, not a traceback
+                # per retry: the error names the layer's server and says what failed.
+                if unreachable_since is None:
+                    unreachable_since = time.monotonic()
+                    logger.error("Channel layer unreachable, retrying: %s", exc)
+                self._stop_event.wait(error_pause)
+                error_pause = min(error_pause * 2, self.receive_error_backoff[1])
+                continue
             except Exception:
                 logger.exception("Receiving from the channel layer failed; retrying in %.1fs",
                                  error_pause)
                 self._stop_event.wait(error_pause)
                 error_pause = min(error_pause * 2, self.receive_error_backoff[1])
                 continue
+            if unreachable_since is not None:
+                logger.warning("Channel layer reachable again after %.1f s",
+                               time.monotonic() - unreachable_since)
+                unreachable_since = None
             error_pause = self.receive_error_backoff[0]
             if not batch:
                 if time.monotonic() - started < empty_pause:
@@ -162,21 +200,52 @@ class Worker:
                     empty_pause = min(empty_pause * 2, self.empty_receive_backoff[1])
                 continue
             empty_pause = self.empty_receive_backoff[0]
-            for index, (channel, content) in enumerate(batch):
-                if self.termed:
-                    self._give_back(batch[index:])
-                    break
-                self.in_job = True
-                # The last message's replies may wait for the next receive, to share its round
-                # trip; earlier ones' go out before the next message is handled.
-                self._may_defer = self._can_defer and index == len(batch) - 1
-                try:
-                    self.handle(channel, content)
-                finally:
-                    self._may_defer = False
+            self._handle_batch(batch)
         self._send_deferred()
         self.in_job = False
         logger.info("Worker stopped after %d messages", self.messages_handled)
+
+    def _handle_batch(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        """Run the batch's consumers in order; their replies wait for the next receive."""
+        started = time.perf_counter()
+        handled = 0
+        # A send that does not wait (``immediately=True``, a streamed HTTP response, a
+        # rejection) first releases the replies held so far, so none overtakes them.
+        pending_message_store.set_release_hook(self._send_deferred if self._can_defer else None)
+        self._batch_running = True
+        try:
+            for index, (channel, content) in enumerate(batch):
+                # Stopping: an automatic batch is bounded by a few ms of consumer time, so it
+                # is finished (giving messages back would put them behind later frames of the
+                # same socket); a batch size the user fixed may be long, so the rest goes back.
+                if self.termed and self.batch_size is not None:
+                    self._give_back(batch[index:])
+                    break
+                self.in_job = True
+                self._handle_one(channel, content)
+                handled += 1
+        finally:
+            self._batch_running = False
+            pending_message_store.set_release_hook(None)
+            self._end_request()
+        if self.batch_size is None and handled:
+            self._adapt_batch_limit((time.perf_counter() - started) / handled)
+
+    def _adapt_batch_limit(self, seconds_per_message: float) -> None:
+        # A moving average, so one slow message does not shrink the batch for long, and a
+        # slow consumer is noticed within a few batches.
+        average = self._consumer_seconds = (self._consumer_seconds * 3 + seconds_per_message) / 4
+        self._batch_limit = max(1, min(self.max_batch_size, int(self.batch_budget / average)))
+
+    def _begin_request(self) -> None:
+        if not self._in_request:
+            self._in_request = True
+            self._send_signal(request_started, environ={})
+
+    def _end_request(self) -> None:
+        if self._in_request:
+            self._in_request = False
+            self._send_signal(request_finished)
 
     def _send_deferred_and_receive(self, channels: list[str]) -> list[tuple[str, dict[str, Any]]]:
         """The last consumer's replies and the next receive, in one layer call."""
@@ -184,7 +253,7 @@ class Worker:
         pairs = [(sender.name, message) for sender, message, _ in deferred]
         try:
             flags, batch = self.channel_layer.send_then_receive_batch(
-                pairs, channels, self.batch_size, block=True)
+                pairs, channels, self._batch_limit, block=True)
         except (TypeError, ValueError, MessageTooLarge):
             # A reply the layer refuses, found before anything was written: send them one by
             # one, so only that one is logged and dropped.
@@ -200,17 +269,35 @@ class Worker:
         return batch
 
     def _send_deferred(self) -> None:
+        """The held replies, now: in one layer call where the layer takes several at once."""
         deferred, self._deferred = self._deferred, []
-        pending_message_store.send_all(deferred)
+        if len(deferred) < 2 or not hasattr(self.channel_layer, "send_many"):
+            pending_message_store.send_all(deferred)
+            return
+        try:
+            flags = self.channel_layer.send_many([(sender.name, message)
+                                                  for sender, message, _ in deferred])
+        except (TypeError, ValueError, MessageTooLarge):
+            # Refused before anything was written: one by one, so only the culprit is dropped.
+            pending_message_store.send_all(deferred)
+            return
+        except Exception:
+            logger.exception("Could not send %d buffered message(s) to %s (some may have gone "
+                             "out)", len(deferred),
+                             ", ".join(sorted({sender.name for sender, _, _ in deferred})))
+            return
+        for (sender, message, retry_time), queued in zip(deferred, flags, strict=True):
+            if not queued:  # that channel was full: retry as the usual flush would
+                pending_message_store.send_or_log(sender, message, retry_time)
 
     def _receive(self, channels: list[str]) -> list[tuple[str, dict[str, Any]]]:
         """One blocking receive (bounded by the layer): a batch when ``batch_size`` > 1.
 
-        A batch saves a layer round trip per message when messages queue up; it is only worth
-        it with few workers per channel, since a batch is handled by this worker alone.
+        A batch saves a layer round trip per message when messages queue up; it is handled
+        by this worker alone, hence its bound by consumer time.
         """
-        if self.batch_size > 1 and hasattr(self.channel_layer, "receive_batch"):
-            return self.channel_layer.receive_batch(channels, self.batch_size, block=True)
+        if self._batch_limit > 1 and hasattr(self.channel_layer, "receive_batch"):
+            return self.channel_layer.receive_batch(channels, self._batch_limit, block=True)
         channel, content = self.channel_layer.receive(channels, block=True)
         return [] if channel is None else [(channel, content)]
 
@@ -226,7 +313,17 @@ class Worker:
     # -- one message --------------------------------------------------------------------------
 
     def handle(self, channel: str, content: dict[str, Any]) -> None:
-        """Route one message and run its consumer; never raises (the loop must survive)."""
+        """Route one message and run its consumer; never raises (the loop must survive).
+
+        Called on its own rather than by the worker's loop, it also sends the consumer's replies
+        and ends the request before returning: there is no next receive for them to ride with.
+        """
+        self._handle_one(channel, content)
+        if not self._batch_running:
+            self._send_deferred()
+            self._end_request()
+
+    def _handle_one(self, channel: str, content: dict[str, Any]) -> None:
         try:
             message = Message(content, channel, self.channel_layer)
             if content.get("__retries__", 0) >= self.message_retries:
@@ -251,12 +348,15 @@ class Worker:
 
     def _run_consumer(self, consumer: Callable[..., Any], kwargs: dict[str, Any],
                       message: Message) -> None:
-        # request_started/finished make Django manage DB connections exactly as for a request.
-        # Consumers that run Django's handler (ViewConsumer) send them themselves; twice would
-        # only repeat the connection checks.
-        request_signals = not getattr(consumer, "sends_request_signals", False)
-        if request_signals:
-            self._send_signal(request_started, environ={})
+        # request_started/finished make Django manage DB connections as for a request, one
+        # request per batch (a batch is a moment's work; the checks cost a third of a quick
+        # consumer's time). Consumers that run Django's handler (ViewConsumer) send them
+        # themselves, so the batch's request ends before them.
+        if getattr(consumer, "sends_request_signals", False):
+            self._end_request()
+        else:
+            self._begin_request()
+        failed = False
         try:
             self._send_signal(consumer_started, environ={})
             consumer(message, **kwargs)
@@ -274,18 +374,26 @@ class Worker:
             pending_message_store.discard()
             self.requeue(message)
         except Exception:
+            failed = True
             dropped = pending_message_store.discard()
             logger.exception("Error processing a message on %s with consumer %s "
                              "(%d queued sends dropped)", message.channel.name,
                              name_that_thing(consumer), dropped)
         finally:
-            if self._may_defer:
-                # Sent with the next receive (run()); else consumer_finished flushes them.
-                self._deferred = pending_message_store.take_channel_sends(self.channel_layer) or []
+            if self._can_defer:
+                # Sent with the next receive (run()); else consumer_finished flushes them, after
+                # the replies held before them.
+                taken = pending_message_store.take_channel_sends(self.channel_layer)
+                if taken is not None:
+                    self._deferred += taken
+                elif self._deferred and pending_message_store.has_pending():
+                    self._send_deferred()
             # Flushes the sends the consumer queued (unless discarded or taken); never raises.
             self._send_signal(consumer_finished)
-            if request_signals:
-                self._send_signal(request_finished)
+            if failed:
+                # What a failed consumer leaves (a broken connection, an aborted transaction)
+                # is cleaned up before the next one runs, as after a failed request.
+                self._end_request()
 
     def _send_signal(self, django_signal: Any, **kwargs: Any) -> None:
         """A failing receiver is logged; it must not take the worker loop down with it."""

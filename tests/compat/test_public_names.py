@@ -223,7 +223,7 @@ def test_worker_signature_and_defaults():
 
     assert defaults(Worker) == {"callback": None, "message_retries": 10,
                                 "signal_handlers": True, "only_channels": None,
-                                "exclude_channels": None, "batch_size": 1}
+                                "exclude_channels": None, "batch_size": None}
     assert "n_threads" in inspect.signature(WorkerGroup).parameters
     for name in ("run", "ready", "apply_channel_filters", "install_signal_handler",
                  "sigterm_handler"):

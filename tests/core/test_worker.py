@@ -11,7 +11,7 @@ import time
 import pytest
 from django.core.signals import request_finished, request_started
 
-from channels import Channel
+from channels import Channel, Group
 from channels.asgi import ChannelLayerWrapper
 from channels.exceptions import (
     ChannelSocketException,
@@ -386,9 +386,158 @@ def test_stop_mid_batch_gives_unstarted_messages_back(layer):
     assert sorted(returned) == [1, 2, 3, 4]
 
 
+def test_stop_mid_automatic_batch_finishes_it_in_order(layer):
+    started, release = threading.Event(), threading.Event()
+    handled = queue.Queue()
+
+    def consumer(message):
+        if message["n"] == 0:
+            started.set()
+            release.wait(WAIT)
+        handled.put(message["n"])
+    make_router(layer, [route("test.work", consumer)])
+    for n in range(5):
+        layer.send("test.work", {"n": n})
+    worker = Worker(layer, signal_handlers=False)  # automatic batch size
+    worker._batch_limit = 5  # as if quick consumers had grown it
+    with RunningWorker(worker):
+        assert started.wait(WAIT)
+        worker.stop()
+        release.set()
+    assert [handled.get_nowait() for _ in range(5)] == [0, 1, 2, 3, 4]
+    assert layer.receive(["test.work"]) == (None, None)
+
+
 def test_batch_size_must_be_positive(layer):
     with pytest.raises(ValueError, match="batch_size"):
         Worker(layer, batch_size=0)
+
+
+# -- a batch: one request lifecycle, replies held for the next receive --------------------
+
+
+def test_a_batch_runs_inside_one_request_and_a_failure_ends_it_at_once(layer, caplog):
+    events = []
+
+    def consumer(message):
+        events.append(message["n"])
+        if message["n"] == 2:
+            raise RuntimeError("consumer broke")
+
+    def on_started(**kwargs):
+        events.append("started")
+
+    def on_finished(**kwargs):
+        events.append("finished")
+    make_router(layer, [route("test.work", consumer)])
+    for n in range(5):
+        layer.send("test.work", {"n": n})
+    request_started.connect(on_started)
+    request_finished.connect(on_finished)
+    try:
+        worker = Worker(layer, signal_handlers=False, batch_size=5)
+        batch = layer.receive_batch(["test.work"], 5)
+        assert len(batch) == 5
+        with caplog.at_level(logging.ERROR):
+            worker._handle_batch(batch)
+    finally:
+        request_started.disconnect(on_started)
+        request_finished.disconnect(on_finished)
+    # The checks run once for the batch, and again right after the consumer that failed.
+    assert events == ["started", 0, 1, 2, "finished", "started", 3, 4, "finished"]
+    assert "consumer broke" in caplog.text
+
+
+def test_a_batch_closes_the_database_connection_a_consumer_used(layer, tmp_path,
+                                                               django_db_blocker):
+    from django.db import connections
+
+    alias = "worker_batch_db"
+    connections.settings[alias] = connections.configure_settings(
+        {"default": {}, alias: {"ENGINE": "django.db.backends.sqlite3",
+                                "NAME": str(tmp_path / "w.sqlite3"), "CONN_MAX_AGE": 0}})[alias]
+    seen = []
+
+    def consumer(message):
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        seen.append(connections[alias].connection is not None)  # open while the batch runs
+
+    def after_request(**kwargs):
+        # Connected after Django's close_old_connections, so it sees what that left.
+        seen.append("closed" if connections[alias].connection is None else "left open")
+    make_router(layer, [route("test.work", consumer)])
+    for n in range(3):
+        layer.send("test.work", {"n": n})
+    request_finished.connect(after_request)
+    try:
+        with django_db_blocker.unblock():
+            worker = Worker(layer, signal_handlers=False, batch_size=3)
+            worker._handle_batch(layer.receive_batch(["test.work"], 3))
+    finally:
+        request_finished.disconnect(after_request)
+        connections[alias].close()
+        del connections.settings[alias]
+    assert seen == [True, True, True, "closed"]
+
+
+def test_replies_held_in_a_batch_go_out_before_a_send_that_does_not_wait(layer):
+    # Message 0 replies through the buffer (held for the next receive); message 1 sends
+    # immediately on the same channel: the held reply must still arrive first.
+    def consumer(message):
+        if message["n"] == 0:
+            Channel("test.out").send({"n": "held"})
+        else:
+            Channel("test.out").send({"n": "immediate"}, immediately=True)
+    make_router(layer, [route("test.work", consumer)])
+    for n in range(2):
+        layer.send("test.work", {"n": n})
+    worker = Worker(layer, signal_handlers=False, batch_size=2)
+    worker._handle_batch(layer.receive_batch(["test.work"], 2))
+    assert [layer.receive(["test.out"])[1]["n"] for _ in range(2)] == ["held", "immediate"]
+    assert worker._deferred == []
+
+
+def test_replies_held_in_a_batch_go_out_before_a_group_send(layer):
+    def consumer(message):
+        if message["n"] == 0:
+            Channel("test.out").send({"n": "reply"})
+        else:
+            Group("watchers").send({"n": "group"})
+    make_router(layer, [route("test.work", consumer)])
+    layer.group_add("watchers", "test.out")
+    for n in range(2):
+        layer.send("test.work", {"n": n})
+    worker = Worker(layer, signal_handlers=False, batch_size=2)
+    worker._handle_batch(layer.receive_batch(["test.work"], 2))
+    assert [layer.receive(["test.out"])[1]["n"] for _ in range(2)] == ["reply", "group"]
+
+
+def test_on_redis_a_batch_sends_its_replies_with_the_next_receive(redis_url, unique_prefix):
+    with counting_echo_worker(redis_url, unique_prefix, batch_size=10) as (client, counting,
+                                                                          worker):
+        for n in range(30):
+            client.send("test.echo", {"n": n, "reply_channel": "test.reply.P!x"})
+        writes = counting.writes
+        with RunningWorker(worker):
+            got = [receive(client, "test.reply.P!")["echo"] for _ in range(30)]
+            used = counting.writes - writes
+    assert got == list(range(30))  # order kept across batches
+    # Three batches of ten, each one write with the next receive (plus a script load and
+    # idle pops after the last): 30+ if each reply went on its own.
+    assert used <= 10, f"{used} round trips for 30 requests in batches of 10"
+
+
+def test_the_worker_grows_its_batches_for_quick_consumers_and_shrinks_them_for_slow(layer):
+    worker = Worker(layer, signal_handlers=False)
+    assert worker._batch_limit == 1  # starts one at a time
+    for _ in range(20):
+        worker._adapt_batch_limit(0.0001)
+    assert worker._batch_limit == worker.max_batch_size
+    for _ in range(3):
+        worker._adapt_batch_limit(0.05)  # a consumer that waits on something slow
+    assert worker._batch_limit == 1
+    assert Worker(layer, batch_size=4)._batch_limit == 4  # a number given is kept
 
 
 def test_http_requests_fire_request_signals_once(layer):
@@ -433,7 +582,7 @@ def test_replies_of_the_last_message_go_out_even_when_the_worker_stops_after_it(
 
 
 @contextlib.contextmanager
-def counting_echo_worker(redis_url, prefix):
+def counting_echo_worker(redis_url, prefix, batch_size=None):
     """A worker echoing ``test.echo`` on Redis, whose layer counts the writes it makes, and a
     client layer of its own (not counted); yields ``(client, counting class)``."""
     from channels.layers.redis import RedisChannelLayer
@@ -451,7 +600,7 @@ def counting_echo_worker(redis_url, prefix):
         message.reply_channel.send({"echo": message["n"]})
     make_router(wrapper, [route("test.echo", echo)])
     try:
-        yield client, Counting, Worker(wrapper, signal_handlers=False)
+        yield client, Counting, Worker(wrapper, signal_handlers=False, batch_size=batch_size)
     finally:
         client.close()
         raw.flush()

@@ -38,14 +38,15 @@ class Command(BaseCommand):
             help="Number of worker threads in this process.",
         )
         parser.add_argument(
-            "--batch-size", action="store", dest="batch_size", default=1, type=int,
-            help="Messages taken per receive (default 1; more saves round trips under load).",
+            "--batch-size", action="store", dest="batch_size", default=None, type=int,
+            help="Messages taken per receive (default: up to 16, fewer when consumers are "
+                 "slow; 1 takes one at a time).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options.get("verbosity", 1)
         self.logger = setup_logger("channels", self.verbosity)
-        if options.get("batch_size", 1) < 1:
+        if options.get("batch_size") is not None and options["batch_size"] < 1:
             raise CommandError(f"--batch-size must be at least 1, got {options['batch_size']}")
         if options["threads"] < 1:
             raise CommandError(f"--threads must be at least 1, got {options['threads']}")
@@ -66,7 +67,7 @@ class Command(BaseCommand):
             "callback": self.consumer_called if self.verbosity > 1 else None,
             "only_channels": options.get("only_channels"),
             "exclude_channels": options.get("exclude_channels"),
-            "batch_size": options.get("batch_size", 1),
+            "batch_size": options.get("batch_size"),
         }
         if options["threads"] > 1:
             worker: Worker = WorkerGroup(n_threads=options["threads"], **worker_kwargs)
