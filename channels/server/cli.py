@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="messages of one connection waiting for the channel layer before "
                              "the server stops reading from that socket (default "
                              f"{DEFAULT_MAX_PENDING_MESSAGES})")
+    parser.add_argument("--max-connections", type=int, default=0,
+                        help="open connections (HTTP and WebSocket) held at most; one more is "
+                             "answered 503 at once and closed (default 0: no limit)")
     parser.add_argument("--no-permessage-deflate", dest="per_message_deflate",
                         action="store_false",
                         help="do not negotiate WebSocket compression")
@@ -201,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         max_pending_messages=args.max_pending_messages,
         per_message_deflate=args.per_message_deflate,
         force_sync=args.force_sync,
+        max_connections=args.max_connections,
         ready_callback=freeze_startup_objects,
     )
     logger.info("Starting server at %s, channel layer %s", ", ".join(endpoints),

@@ -59,7 +59,9 @@ def _as_bytes(value: Any, what: str) -> bytes:
 def _address(address: Any) -> list | None:
     host, port = getattr(address, "host", None), getattr(address, "port", None)
     if host is None or port is None:
-        return None  # UNIX sockets and other non-IP transports (the message format lets client/server be None)
+        # UNIX sockets and other non-IP transports: the message format lets client/server be
+        # None.
+        return None
     return [host, port]
 
 
@@ -221,7 +223,10 @@ class WebRequest(http.Request):
             logger.warning("http.request too large for the layer: %r", exc)
             self.respond_error(431, "Request headers too large.")
         else:
-            logger.error("Could not send http.request (channel layer unavailable?): %r", exc)
+            # During an outage the reply loop has said so once; the access log has each 503.
+            log = logger.debug if self.server.layer_unavailable_since is not None \
+                else logger.error
+            log("Could not send http.request (channel layer unavailable?): %r", exc)
             self.respond_error(503, "Service unavailable: channel layer unreachable.")
 
     async def _send_body(self, body_channel: str) -> None:
@@ -463,6 +468,12 @@ class HTTPChannel(http.HTTPChannel):
         self.maxHeaders = self.server.max_headers * 2 + 10
         super().connectionMade()
         self.server.http_channels.add(self)
+        limit = self.server.max_connections
+        if limit is not None and \
+                len(self.server.http_channels) + len(self.server.ws_connections) > limit:
+            # Refused at once rather than queued: the client learns to retry (elsewhere), and
+            # the connections already open keep the process's file descriptors and memory.
+            self.refuse(503, "Service Unavailable", "Too many connections.")
 
     def isSecure(self) -> bool:
         # Asked for every request. Whether a transport is TLS is declared by its class (the

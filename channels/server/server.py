@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
+import secrets
 import socket
 import string
 import sys
@@ -41,13 +41,15 @@ DEFAULT_SHUTDOWN_TIMEOUT = 10.0
 DEFAULT_MAX_PENDING_MESSAGES = 100
 REPLY_BATCH_SIZE = 100
 REPLY_RETRY_FIRST_DELAY = 0.1
-REPLY_RETRY_MAX_DELAY = 5.0
+#: The longest pause between tries while the layer is down: how late replies may resume after
+#: it is back (clients waiting on a handshake or a response wait that much longer).
+REPLY_RETRY_MAX_DELAY = 0.5
 
 ActionLogger = Callable[[Any, str, dict[str, Any]], None]
 
 
 def random_name(length: int = 10) -> str:
-    return "".join(random.choices(string.ascii_letters, k=length))
+    return "".join(secrets.choice(string.ascii_letters) for _ in range(length))
 
 
 def install_reactor() -> Any:
@@ -108,6 +110,7 @@ class Server:
         per_message_deflate: bool = True,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         force_sync: bool = False,
+        max_connections: int | None = None,
     ) -> None:
         if not endpoints:
             raise ValueError("Server needs at least one endpoint, e.g. 'tcp:port=8000'")
@@ -147,6 +150,8 @@ class Server:
         self.max_pending_messages = max_pending_messages
         self.per_message_deflate = per_message_deflate
         self.shutdown_timeout = shutdown_timeout
+        # Open connections (HTTP and WebSocket) held at most; None or 0: no limit.
+        self.max_connections = max_connections or None
 
         # One process, two reply prefixes: HTTP replies on http.response.<proc>!<conn>, WebSocket
         # replies on websocket.send.<proc>!<conn>, so a reply channel's name says what it is.
@@ -309,8 +314,13 @@ class Server:
     # -- helpers for the protocols ----------------------------------------------------------
 
     def new_reply_channel(self, prefix: str) -> str:
-        """A reply channel for one socket, under one of this process's reply prefixes."""
-        return prefix + random_name()
+        """A reply channel for one socket, under one of this process's reply prefixes.
+
+        Whoever knows a reply channel's name can write to that socket, so the part that tells
+        sockets apart is 96 bits from the OS's CSPRNG (16 characters of ``A-Za-z0-9_-``, all
+        valid in channel names): not guessable from names a client has seen.
+        """
+        return prefix + secrets.token_urlsafe(12)
 
     def log_action(self, protocol: Any, action: str, details: dict[str, Any]) -> None:
         if self.action_logger is None:

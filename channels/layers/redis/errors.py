@@ -30,6 +30,11 @@ class RedisLayerUnavailable(LayerUnavailable, redis.exceptions.ConnectionError):
         self.error_type = kinds.NETWORK if kinds is not None else None
         self.status_code = None
 
+    def __repr__(self) -> str:
+        # redis-py 7+ reprs its errors as "network:ConnectionError", without the message: a
+        # log line written with %r would then say neither which Redis nor what went wrong.
+        return f"{type(self).__name__}({str(self)!r})"
+
 
 class _LabelsShards(Protocol):
     def _shard_label(self, index: int) -> str: ...
@@ -63,14 +68,20 @@ class ShardGuard:
 class ShardFailures:
     """What the layer does when a shard fails (a part of :class:`RedisChannelLayer`).
 
-    Relies on the layer's ``_shard_label``; holds ``_down_until`` (shard -> monotonic time
-    before which receives skip it).
+    Relies on the layer's ``_shard_label`` and ``ring_size``; holds ``_down_until`` (shard ->
+    monotonic time before which receives skip it), ``_down_since`` (when its outage began) and
+    ``_probing`` (down shards a receive is trying again).
     """
 
     _down_until: dict[int, float]
+    _down_since: dict[int, float]
+    _probing: set[int]
+    ring_size: int
 
     def _init_shard_failures(self) -> None:
         self._down_until = {}
+        self._down_since = {}
+        self._probing = set()
 
     def _guard(self, shard: int) -> ShardGuard:
         return ShardGuard(self, shard)
@@ -80,19 +91,49 @@ class ShardFailures:
         if not self._down_until:
             return by_shard
         now = time.monotonic()
-        usable = {shard: queues for shard, queues in by_shard.items()
-                  if self._down_until.get(shard, 0) <= now}
+        usable = {}
+        for shard, queues in by_shard.items():
+            until = self._down_until.get(shard)
+            if until is not None:
+                if until > now:
+                    continue
+                if shard in self._probing:
+                    # Tried again after its last failure, and not marked down since: it answers.
+                    self._shard_back(shard, now)
+                else:
+                    self._probing.add(shard)
+            usable[shard] = queues
         return usable or by_shard
 
     def _mark_down(self, shard: int, exc: BaseException) -> None:
-        logger.warning("Redis shard %s unavailable, receiving from the others: %s",
-                       self._shard_label(shard), exc)
-        self._down_until[shard] = time.monotonic() + SHARD_RETRY_INTERVAL
+        """A receive found ``shard`` unreachable: skip it for a while, and say so once per outage.
+
+        With one shard there is nobody else to receive from: the error reaches the caller,
+        which reports it, so the layer adds nothing.
+        """
+        if self.ring_size == 1:
+            return
+        now = time.monotonic()
+        self._down_until[shard] = now + SHARD_RETRY_INTERVAL
+        self._probing.discard(shard)
+        if shard not in self._down_since:
+            self._down_since[shard] = now
+            logger.warning("Redis shard %s unreachable; receiving from the other shards until it "
+                           "answers: %s", self._shard_label(shard), exc)
+
+    def _shard_back(self, shard: int, now: float) -> None:
+        since = self._down_since.pop(shard, now)
+        self._down_until.pop(shard, None)
+        self._probing.discard(shard)
+        logger.warning("Redis shard %s reachable again after %.1f s", self._shard_label(shard),
+                       now - since)
 
     def _uncount_failed(self, shard: int, exc: BaseException) -> None:
         # The entries already left Redis: raising now would lose them. Their per-socket counts
         # stay too high until the process queue is next seen empty (lua/common.lua).
-        logger.warning("Redis shard %s: popped messages delivered, but their per-socket counts "
+        # Debug only: it happens whenever Redis goes away under a server's blocking pop, the
+        # caller reports the outage itself, and the counts correct themselves.
+        logger.debug("Redis shard %s: popped messages delivered, but their per-socket counts "
                        "were not updated: %s", self._shard_label(shard), exc)
 
     def _group_shard_missed(self, group: str, shard: int, exc: BaseException) -> None:
