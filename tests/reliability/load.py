@@ -59,6 +59,10 @@ class Tally:
     received: Counter = field(default_factory=Counter)
     closes: list[tuple[int | None, float]] = field(default_factory=list)  # (code, time)
     errors: list[str] = field(default_factory=list)
+    #: Echoes that came back on a socket other than the one that sent them.
+    misrouted: list[str] = field(default_factory=list)
+    #: Seconds from send to first echo, one per id delivered.
+    round_trips: list[float] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -113,6 +117,11 @@ class EchoSocket:
     async def _read(self) -> None:
         try:
             async for text in self.connection:
+                if isinstance(text, str) and text.rpartition(":")[0] != self.name:
+                    self.tally.misrouted.append(f"{text} on {self.name}")
+                sent_at = self.tally.sent.get(text)
+                if sent_at is not None and not self.tally.received[text]:
+                    self.tally.round_trips.append(time.monotonic() - sent_at)
                 self.tally.received[text] += 1
                 self.tally.changed.set()
         except websockets.ConnectionClosed:
@@ -124,17 +133,26 @@ class EchoSocket:
             self.tally.changed.set()
 
     async def send_numbered(self, count: int | None, interval: float,
-                            stop: asyncio.Event) -> None:
-        """Send ``name:N`` every ``interval`` seconds until ``stop`` (or ``count`` sent)."""
+                            stop: asyncio.Event, delay: float = 0) -> None:
+        """Send ``name:N`` every ``interval`` seconds until ``stop`` (or ``count`` sent),
+        the first after ``delay`` (to spread many sockets' sends over the interval)."""
+        if delay:
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                return
+            except TimeoutError:
+                pass
         number = 0
         while not stop.is_set() and (count is None or number < count):
             message_id = f"{self.name}:{number}"
+            # Noted before the send: under load the echo can arrive while send() drains.
+            self.tally.sent[message_id] = time.monotonic()
             try:
                 await self.connection.send(message_id)
             except websockets.ConnectionClosed as exc:
+                del self.tally.sent[message_id]
                 self.tally.errors.append(f"{self.name}: closed while sending: {exc}")
                 return
-            self.tally.sent[message_id] = time.monotonic()
             number += 1
             # Pacing of the load, not synchronisation: the test waits on the tally.
             try:

@@ -3,7 +3,8 @@
 Driven by environment variables, so each test points its processes at Redis servers of its own:
 ``REL_REDIS_HOSTS`` (comma-separated URLs: several are shards), ``REL_PREFIX``,
 ``REL_ENCRYPTION_KEY`` (encryption at rest when set), ``REL_SOCKET_TIMEOUT`` (how soon a call
-to a frozen Redis fails), ``REL_DB`` (sqlite file, for sessions and users) and
+to a frozen Redis fails), ``REL_DB`` (sqlite file, for sessions and users),
+``REL_CAPACITY`` (the layer's per-channel capacity, its default when unset) and
 ``REL_GATE_URL`` (the Redis the blocking consumers wait on; the first host by default).
 """
 
@@ -46,6 +47,8 @@ _config = {
     "blocking_timeout": 1,
     "connection_kwargs": {"socket_timeout": float(os.environ.get("REL_SOCKET_TIMEOUT", "3"))},
 }
+if os.environ.get("REL_CAPACITY"):
+    _config["capacity"] = int(os.environ["REL_CAPACITY"])
 if os.environ.get("REL_ENCRYPTION_KEY"):
     _config["symmetric_encryption_keys"] = [os.environ["REL_ENCRYPTION_KEY"]]
 
