@@ -17,7 +17,6 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,13 +27,14 @@ from django.core.signals import request_finished, request_started
 from channels.exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 from channels.layers.base import LayerUnavailable, MessageTooLarge
 from channels.message import Message, pending_message_store
+from channels.shutdown import GracefulShutdown
 from channels.signals import consumer_finished, consumer_started, worker_ready
 from channels.utils import name_that_thing
 
 logger = logging.getLogger("channels.worker")
 
 
-class Worker:
+class Worker(GracefulShutdown):
     """Runs consumers for messages of one layer (a ``ChannelLayerWrapper``, which has the router).
 
     ``callback(channel, message)`` is called before each consumer (``runworker -v 2`` logs with
@@ -42,6 +42,10 @@ class Worker:
     ``batch_size`` is the most messages taken per receive; None (the default) means up to
     ``max_batch_size``, fewer when consumers are slow (``batch_budget``). A number fixes it.
     """
+
+    shutdown_logger = logger
+    # A stop finishes the message in hand, or the whole batch when its size is automatic.
+    unit_of_work = "message"
 
     #: Largest batch taken when ``batch_size`` is left to the worker.
     max_batch_size = 16
@@ -93,7 +97,6 @@ class Worker:
         self.messages_handled = 0
         # Set to interrupt back-off pauses at once when asked to stop.
         self._stop_event = threading.Event()
-        self._signals_received = 0
         # Replies of the batch handled so far, to go out with the next receive (run()), or
         # before any send that does not wait (order per channel is kept).
         self._deferred: list[tuple[Any, dict[str, Any], float | None]] = []
@@ -105,28 +108,6 @@ class Worker:
         self._batch_running = False
 
     # -- lifecycle ----------------------------------------------------------------------------
-
-    def install_signal_handler(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            logger.warning("Signal handlers can only be installed in the main thread; skipped")
-            return
-        signal.signal(signal.SIGTERM, self.sigterm_handler)
-        signal.signal(signal.SIGINT, self.sigterm_handler)
-
-    def sigterm_handler(self, signo: int, stack_frame: Any) -> None:
-        """First signal: finish the current message (or automatic batch) and stop. A second one:
-        stop right now.
-
-        Stopping is left to the loop rather than done here, so a message already popped from
-        the layer (even mid-receive) is never abandoned.
-        """
-        self._signals_received += 1
-        if self._signals_received > 1:
-            logger.warning("Second shutdown signal: exiting without finishing the current message")
-            raise SystemExit(1)
-        logger.info("Shutdown signal received: %s", "finishing the current message" if self.in_job
-                    else "stopping")
-        self.stop()
 
     def stop(self) -> None:
         """Ask the loop to end after the message in hand (thread-safe)."""

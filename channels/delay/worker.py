@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import queue
-import signal
 import threading
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from django.utils import timezone
 
 from channels.delay.models import DelayedMessage
 from channels.layers.base import LayerUnavailable, MessageTooLarge, validate_channel_name
+from channels.shutdown import GracefulShutdown
 
 logger = logging.getLogger("channels.delay")
 
@@ -79,12 +79,15 @@ def parse_delay_message(message: dict[str, Any],
     return DelayedMessage(channel_name=channel, content=text, due_date=due_date)
 
 
-class Worker:
+class Worker(GracefulShutdown):
     """Runs the delay server for one layer until ``stop()`` or SIGTERM/SIGINT.
 
     ``database_sleep_duration`` (seconds) bounds every wait, so rows stored by another delay
     server are found at most that late even when this one has nothing due sooner.
     """
+
+    shutdown_logger = logger
+    unit_of_work = "step"
 
     #: Messages taken from ``asgi.delay`` per receive, and due rows sent per transaction.
     receive_limit = 100
@@ -125,26 +128,8 @@ class Worker:
         self._receiver: threading.Thread | None = None
         # Ends the receiving thread's pauses; set by the main thread (never by a signal).
         self._receiver_done = threading.Event()
-        self._signals_received = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
-
-    def install_signal_handler(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            logger.warning("Signal handlers can only be installed in the main thread; skipped")
-            return
-        signal.signal(signal.SIGTERM, self.sigterm_handler)
-        signal.signal(signal.SIGINT, self.sigterm_handler)
-
-    def sigterm_handler(self, signo: int, stack_frame: Any) -> None:
-        """First signal: finish the current step and stop. A second one: stop right now."""
-        self._signals_received += 1
-        if self._signals_received > 1:
-            logger.warning("Second shutdown signal: exiting without finishing the current step")
-            raise SystemExit(1)
-        logger.info("Shutdown signal received: %s",
-                    "finishing the current step" if self.in_job else "stopping")
-        self.stop()
 
     def stop(self) -> None:
         """Ask the loop to end after the current step (thread-safe, signal-safe)."""

@@ -97,7 +97,7 @@ def test_a_worker_stopped_with_sigterm_under_load_loses_nothing(deployment, clie
     record_row(
         "1c worker SIGTERM under load", f"1 of 2 workers stopped while its consumer blocks; "
         f"{SOCKETS} sockets x 20 msg/s + HTTP",
-        "its message finishes, the rest of its batch goes back, nothing lost, exit 0",
+        "its message and the rest of its batch finish, nothing lost, exit 0",
         f"blocked message finished: {done is not None}; exit code {exit_code}; "
         f"{len(unanswered_http)} HTTP unanswered",
         sent=len(tally.sent) + 1, delivered=tally.delivered + (done is not None),
